@@ -1,0 +1,3 @@
+"""socialdesk: a social customer care desk."""
+
+__version__ = "0.1.0"

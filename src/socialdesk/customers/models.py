@@ -1,0 +1,40 @@
+"""Customers and the platform identities that belong to them."""
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from socialdesk.db.base import Base, JSONType, Timestamped
+
+
+class Customer(Timestamped, Base):
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    locale: Mapped[str] = mapped_column(String(16), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    followers: Mapped[int] = mapped_column(Integer, default=0)
+    vip: Mapped[bool] = mapped_column(default=False)
+    tags: Mapped[list] = mapped_column(JSONType, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    identities: Mapped[list["Identity"]] = relationship(back_populates="customer")
+
+
+class Identity(Timestamped, Base):
+    """One person on one platform. Merging moves identities; splitting moves one back out."""
+
+    __tablename__ = "identity"
+    __table_args__ = (UniqueConstraint("platform", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    external_user_id: Mapped[str] = mapped_column(String(128))
+    handle: Mapped[str] = mapped_column(String(128), default="")
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    followers: Mapped[int] = mapped_column(Integer, default=0)
+
+    customer: Mapped[Customer] = relationship(back_populates="identities")

@@ -1,0 +1,27 @@
+"""Every model, imported in one place so Alembic and create_all see the whole schema."""
+
+from socialdesk.auth.models import ApiToken, AuditEntry
+from socialdesk.brands.models import Brand, SocialAccount
+from socialdesk.conversations.models import Conversation, ConversationEvent, Message, Note
+from socialdesk.customers.models import Customer, Identity
+from socialdesk.db.base import Base
+from socialdesk.ingest.models import DeadLetter
+from socialdesk.routing.models import Agent, Team, team_membership
+
+__all__ = [
+    "Agent",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Brand",
+    "Conversation",
+    "ConversationEvent",
+    "Customer",
+    "DeadLetter",
+    "Identity",
+    "Message",
+    "Note",
+    "SocialAccount",
+    "Team",
+    "team_membership",
+]

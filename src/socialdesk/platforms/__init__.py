@@ -1,0 +1,1 @@
+"""One connector per platform: parse, verify, handshake, send, limits."""
