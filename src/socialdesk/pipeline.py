@@ -43,8 +43,12 @@ def triage_step(session: Session, message: Message) -> None:
     message.issue_type = result["issue_type"]["label"]
     message.urgency = int(result["urgency"]["score"])
     conversation = message.conversation
-    if conversation is not None and not conversation.language:
-        conversation.language = message.language
+    if conversation is not None:
+        if not conversation.language:
+            conversation.language = message.language
+        conversation.sentiment = message.sentiment
+        conversation.issue_type = message.issue_type
+        conversation.urgency = max(conversation.urgency or 0, message.urgency)
 
 
 def _recent_contacts(session: Session, message: Message) -> int:

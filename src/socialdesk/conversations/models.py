@@ -51,6 +51,15 @@ class Conversation(Timestamped, Base):
     snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Triage of the newest customer message, copied here so the inbox can filter and sort.
+    sentiment: Mapped[str] = mapped_column(String(8), default="")
+    issue_type: Mapped[str] = mapped_column(String(32), default="")
+    urgency: Mapped[int] = mapped_column(Integer, default=0)
+    # SLA clocks (set by the routing domain's SLA policies; None when no target applies).
+    sla_policy_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    first_response_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_response_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
 
     customer: Mapped["Customer | None"] = relationship()
     messages: Mapped[list["Message"]] = relationship(

@@ -25,3 +25,6 @@ __all__ = [
     "Team",
     "team_membership",
 ]
+
+# Each domain that adds tables registers its models module below, one import line each,
+# so Alembic and create_all see the whole schema.

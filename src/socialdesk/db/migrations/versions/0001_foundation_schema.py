@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:01:54.834976
+Create Date: 2026-11-23 15:06:22.774951
 """
 
 from collections.abc import Sequence
@@ -173,6 +173,13 @@ def upgrade() -> None:
     sa.Column('snoozed_until', socialdesk.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_at', socialdesk.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('message_count', sa.Integer(), nullable=False),
+    sa.Column('sentiment', sa.String(length=8), nullable=False),
+    sa.Column('issue_type', sa.String(length=32), nullable=False),
+    sa.Column('urgency', sa.Integer(), nullable=False),
+    sa.Column('sla_policy_id', sa.Integer(), nullable=True),
+    sa.Column('first_response_due_at', socialdesk.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_response_due_at', socialdesk.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolution_due_at', socialdesk.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', socialdesk.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['social_account.id'], name=op.f('fk_conversation_account_id_social_account')),
     sa.ForeignKeyConstraint(['assignee_id'], ['agent.id'], name=op.f('fk_conversation_assignee_id_agent')),
