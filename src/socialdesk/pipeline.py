@@ -69,9 +69,24 @@ def _recent_contacts(session: Session, message: Message) -> int:
     )
 
 
-# Domains append their steps here, in the order the architecture gives:
-# triage → listening → routing/automation/SLA → live update.
-STEPS: list[Step] = [triage_step]
+def live_step(session: Session, message: Message) -> None:
+    """Tell open browsers; sent after the step list so they see the final state."""
+    from socialdesk.live import publish
+
+    session.flush()
+    publish(
+        "message.created",
+        message_id=message.id,
+        conversation_id=message.conversation_id,
+        platform=message.platform,
+        direction=message.direction,
+        kind=message.kind,
+    )
+
+
+# Domains insert their steps here, in the order the architecture gives:
+# triage → listening → routing/automation/SLA → live update (last).
+STEPS: list[Step] = [triage_step, live_step]
 
 
 def process_message(session: Session, message_id: int) -> bool:
