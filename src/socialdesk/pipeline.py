@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -69,33 +70,25 @@ def _recent_contacts(session: Session, message: Message) -> int:
     )
 
 
-def live_step(session: Session, message: Message) -> None:
-    """Tell open browsers; sent after the step list so they see the final state."""
-    from socialdesk.live import publish
-
-    session.flush()
-    publish(
-        "message.created",
-        message_id=message.id,
-        conversation_id=message.conversation_id,
-        platform=message.platform,
-        direction=message.direction,
-        kind=message.kind,
-    )
-
-
 # Domains insert their steps here, in the order the architecture gives:
-# triage → listening → routing/automation/SLA → live update (last).
-STEPS: list[Step] = [triage_step, live_step]
+# triage → listening → routing/automation/SLA. The live update is sent by the worker
+# after the commit, so a browser that re-fetches sees the final state.
+STEPS: list[Step] = [triage_step]
 
 
-def process_message(session: Session, message_id: int) -> bool:
-    """Run every step on one message; returns False if the message no longer exists."""
+def process_message(session: Session, message_id: int) -> dict[str, Any] | None:
+    """Run every step on one message; returns its live-update summary, None if it is gone."""
     message = session.get(Message, message_id)
     if message is None:
-        return False
+        return None
     for step in STEPS:
         step(session, message)
     if message.processed_at is None:
         message.processed_at = utcnow()
-    return True
+    return {
+        "message_id": message.id,
+        "conversation_id": message.conversation_id,
+        "platform": message.platform,
+        "direction": message.direction,
+        "kind": message.kind,
+    }

@@ -6,6 +6,7 @@ import logging
 
 from socialdesk.db.engine import session_scope
 from socialdesk.ingest.service import record_dead_letter
+from socialdesk.live import publish
 from socialdesk.pipeline import process_message
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,10 @@ def process_batch(message_ids: list[int]) -> int:
     for message_id in message_ids:
         try:
             with session_scope() as session:
-                if process_message(session, message_id):
-                    done += 1
+                summary = process_message(session, message_id)
+            if summary is not None:
+                done += 1
+                publish("message.created", **summary)
         except Exception as exc:
             log.exception("message %s failed in the pipeline", message_id)
             with session_scope() as session:

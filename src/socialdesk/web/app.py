@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import importlib
 
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -13,7 +12,6 @@ from sqlalchemy import text
 from socialdesk import __version__
 from socialdesk.db.engine import get_engine
 from socialdesk.queue import get_queue
-
 
 # Every domain's router, "module:attribute"; a domain adds its own line here.
 ROUTERS: list[str] = [
