@@ -114,9 +114,7 @@ class Connector(Protocol):
 
     def parse(self, payload: dict[str, Any], account: AccountCredentials) -> ParseResult: ...
 
-    def verify_signature(
-        self, body: bytes, headers: dict[str, str], account: AccountCredentials
-    ) -> None:
+    def verify_signature(self, body: bytes, headers: dict[str, str], account: AccountCredentials) -> None:
         """Raise SignatureError unless the body is signed by the platform."""
 
     def handshake(self, params: dict[str, str], account: AccountCredentials) -> Any:
