@@ -128,7 +128,7 @@ def create_app(state: FakeState | None = None) -> FastAPI:
 
         return await handle(request, "x", make)
 
-    # --- YouTube (before the Graph routes: /{version}/{id}/comments would match it) -----------------------------------------------------------------------
+    # --- YouTube: registered before the Graph routes, which would also match its path ---
 
     @app.post("/youtube/v3/comments")
     async def youtube_comment(request: Request) -> JSONResponse:
