@@ -1,0 +1,1 @@
+"""The web desk: server-rendered pages (Jinja2 + htmx), live updates by SSE."""
