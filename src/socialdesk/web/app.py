@@ -19,6 +19,7 @@ ROUTERS: list[str] = [
     "socialdesk.ingest.views:api",
     "socialdesk.conversations.views:router",
     "socialdesk.customers.views:router",
+    "socialdesk.assist.checker_views:router",
 ]
 
 
