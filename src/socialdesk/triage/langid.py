@@ -1,0 +1,107 @@
+"""Language identification: the fast char n-gram model over the languages it was trained on
+(UMSAB's eight), restricted to the brand's candidate languages, with ``lingua`` as the
+fallback for scripts and languages outside that set."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .types import LanguageResult
+
+# Letters of scripts the fast model never saw (Greek, Cyrillic, Hebrew, other Indic, Thai,
+# CJK, Hangul, ...): texts dominated by them go to lingua.
+_OTHER_SCRIPT = re.compile(
+    r"[\u0370-\u05FF\u0700-\u074F\u0780-\u08FF\u0980-\u0DFF\u0E00-\u0FFF\u1000-\u1FFF"
+    r"\u3040-\u30FF\u3400-\u9FFF\uAC00-\uD7AF]"
+)
+_DEVANAGARI = re.compile(r"[\u0900-\u097F]")
+_LETTER = re.compile(r"[^\W\d_]")
+MIN_CONFIDENT = 0.5
+
+
+@lru_cache(maxsize=8)
+def _lingua(codes: tuple[str, ...] | None) -> Any:
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+    if codes:
+        langs = []
+        for c in codes:
+            try:
+                langs.append(getattr(IsoCode639_1, c.upper()))
+            except AttributeError:
+                continue
+        if len(langs) >= 2:
+            return LanguageDetectorBuilder.from_iso_codes_639_1(*langs).build()
+    return LanguageDetectorBuilder.from_all_languages().build()
+
+
+def lingua_detect(text: str, candidates: list[str] | None = None) -> LanguageResult:
+    try:
+        det = _lingua(tuple(sorted(candidates)) if candidates else None)
+        values = det.compute_language_confidence_values(text[:2000])
+    except Exception:  # noqa: BLE001 - language ID must never break triage
+        return LanguageResult("und", 0.0, "lingua")
+    if not values:
+        return LanguageResult("und", 0.0, "lingua")
+    top = values[0]
+    return LanguageResult(top.language.iso_code_639_1.name.lower(), round(float(top.value), 4),
+                          "lingua")
+
+
+def decide(
+    text: str,
+    probs: np.ndarray,
+    labels: list[str],
+    *,
+    lang_hint: str | None = None,
+    candidates: list[str] | None = None,
+    use_fallback: bool = True,
+) -> tuple[LanguageResult, list[str]]:
+    """Language of one message from the fast model's probabilities (over ``labels``)."""
+    why: list[str] = []
+    sample = text[:2000]
+    letters = len(_LETTER.findall(sample))
+    if letters == 0:
+        if lang_hint:
+            return LanguageResult(lang_hint, 0.5, "hint"), ["no letters; caller's hint"]
+        return LanguageResult("und", 0.0, "none"), ["no letters"]
+    cands = [c.lower() for c in candidates] if candidates else None
+    other = len(_OTHER_SCRIPT.findall(sample))
+    if use_fallback and other * 2 > letters:
+        why.append("script outside the trained languages: lingua")
+        return lingua_detect(text, cands), why
+    p = probs.astype(np.float64).copy()
+    if cands:
+        mask = np.array([lab in cands for lab in labels])
+        untrained = [c for c in cands if c not in labels]
+        if mask.any():
+            p = np.where(mask, p, 0.0)
+            p /= p.sum()
+            why.append(f"restricted to {','.join(sorted(cands))}")
+        if untrained and use_fallback and (not mask.any() or p.max() < MIN_CONFIDENT):
+            why.append("candidate languages outside the trained set: lingua")
+            return lingua_detect(text, cands), why
+    if lang_hint:
+        h = lang_hint.lower()
+        if h in labels:
+            # The hint is a prior, not an override: it triples that language's odds.
+            p = p * np.where(np.array(labels) == h, 3.0, 1.0)
+            p /= p.sum()
+            why.append(f"hint {h} weighted x3")
+        elif p.max() < 0.9:
+            return LanguageResult(h, 0.5, "hint"), [f"hint {h} (outside the trained set)"]
+    k = int(p.argmax())
+    conf = float(p[k])
+    # UMSAB's Hindi is largely romanised Hinglish, so the model calls some plain English
+    # "hi"; without Devanagari and without a brand restriction, lingua gets a say.
+    romanised_hi = labels[k] == "hi" and not _DEVANAGARI.search(sample) and conf < 0.9
+    if use_fallback and not cands and (conf < MIN_CONFIDENT or romanised_hi) and letters >= 12:
+        res = lingua_detect(text)
+        if res.confidence > conf:
+            return res, [*why, f"model unsure ({conf:.2f}): lingua"]
+    why.append(f"char n-gram model: {labels[k]} {conf:.2f}")
+    return LanguageResult(labels[k], round(conf, 4), "model"), why

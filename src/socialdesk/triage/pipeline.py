@@ -1,0 +1,291 @@
+"""The triage pipeline: models load lazily once per process; batches share one featurisation."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import langid, rules
+from .features import Features, featurize, normalize_batch, word_features
+from .linear import LinearModel
+from .pii import detect_pii
+from .types import (
+    EmotionResult,
+    IssueTypeResult,
+    LanguageResult,
+    OffensiveResult,
+    SentimentResult,
+    TriageContext,
+    TriageResult,
+)
+from .urgency import score_urgency
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FAST_TASKS = ["sentiment", "emotion", "offensive", "sentiment_multi", "langid"]
+ACC_TASKS = ["acc_sentiment", "acc_emotion", "acc_offensive", "acc_sentiment_multi"]
+TIERS = ("fast", "accurate")
+MAX_CHARS = 20_000  # the models read at most this much of a message (bounded time)
+
+
+def default_tier() -> str:
+    env = os.environ.get("SOCIALDESK_TRIAGE_TIER")
+    if env:
+        return env
+    try:
+        from socialdesk.config import get_settings
+
+        return str(get_settings().triage_tier or "fast")
+    except Exception:  # noqa: BLE001 - settings are optional for the triage package
+        return "fast"
+
+
+@dataclass
+class _Bank:
+    """Several linear models over the same features, evaluated with one product."""
+
+    models: dict[str, LinearModel]
+    weights: np.ndarray = field(init=False)
+    bias: np.ndarray = field(init=False)
+    slices: dict[str, slice] = field(init=False)
+    emb: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        cols, biases, embs = [], [], []
+        self.slices = {}
+        start = 0
+        for name, m in self.models.items():
+            k = m.weights.shape[1]
+            self.slices[name] = slice(start, start + k)
+            start += k
+            cols.append(m.weights)
+            biases.append(m.bias)
+            e = m.meta.get("embedding_weights")
+            if e is not None:
+                embs.append(np.asarray(e, dtype=np.float32))
+        self.weights = np.ascontiguousarray(np.hstack(cols))
+        self.bias = np.concatenate(biases).astype(np.float32)
+        if embs:
+            self.emb = np.ascontiguousarray(np.hstack(embs))
+
+    def logits(self, feats: Features, embeddings: np.ndarray | None = None) -> np.ndarray:
+        out = feats.dot(self.weights) + self.bias
+        if self.emb is not None and embeddings is not None:
+            out += embeddings @ self.emb
+        return out
+
+    def proba(self, name: str, logits: np.ndarray) -> np.ndarray:
+        return self.models[name].proba_from_logits(logits[:, self.slices[name]])
+
+
+class Models:
+    """All artifacts of one folder; ``get_models()`` caches one instance per process."""
+
+    def __init__(self, folder: Path = ARTIFACTS) -> None:
+        self.folder = folder
+        self.fast = _Bank({t: LinearModel.load(folder, t) for t in FAST_TASKS})
+        self._acc: _Bank | None = None
+        self._encoder: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def has_accurate(self) -> bool:
+        from .encoder import ONNX_NAME
+
+        return (self.folder / ONNX_NAME).exists() and all(
+            (self.folder / f"{t}.emb.npz").exists() for t in ACC_TASKS
+        )
+
+    def accurate(self) -> tuple[_Bank, Any]:
+        with self._lock:
+            if self._acc is None:
+                from .encoder import Encoder
+
+                models = {}
+                for t in ACC_TASKS:
+                    m = LinearModel.load(self.folder, t)
+                    with np.load(self.folder / f"{t}.emb.npz", allow_pickle=False) as z:
+                        m.meta["embedding_weights"] = z["w"].astype(np.float32)
+                    models[t] = m
+                self._encoder = Encoder(self.folder)
+                self._acc = _Bank(models)
+        return self._acc, self._encoder
+
+
+_MODELS: Models | None = None
+_MODELS_LOCK = threading.Lock()
+
+
+def get_models() -> Models:
+    global _MODELS
+    if _MODELS is None:
+        with _MODELS_LOCK:
+            if _MODELS is None:
+                _MODELS = Models()
+    return _MODELS
+
+
+def _probs(labels: list[str], p: np.ndarray) -> dict[str, float]:
+    return {lab: round(float(v), 4) for lab, v in zip(labels, p)}
+
+
+def _top_features(
+    feats: list[tuple[str, int, float]], model: LinearModel, col: int, k: int = 4
+) -> list[str]:
+    """Words/bigrams pushing towards class ``col`` the most (relative to the other classes)."""
+    if not feats:
+        return []
+    idx = np.array([b for _, b, _ in feats])
+    vals = np.array([v for _, _, v in feats], dtype=np.float32)
+    w = model.weights[idx]
+    contrib = w[:, col] if model.binary or w.shape[1] == 1 else w[:, col] - w.mean(axis=1)
+    contrib = contrib * vals
+    seen: set[str] = set()
+    out = []
+    for i in np.argsort(-contrib):
+        name = feats[i][0]
+        if contrib[i] <= 0 or name in seen:
+            continue
+        seen.add(name)
+        out.append(f"'{name}' (+{contrib[i]:.2f})")
+        if len(out) == k:
+            break
+    return out
+
+
+def triage_batch(
+    texts: list[str],
+    contexts: list[TriageContext | None] | TriageContext | None = None,
+    *,
+    tier: str | None = None,
+    explain: bool = True,
+    models: Models | None = None,
+) -> list[TriageResult]:
+    """Triage many messages at once (one featurisation, one product per model bank)."""
+    n = len(texts)
+    if n == 0:
+        return []
+    if contexts is None or isinstance(contexts, TriageContext):
+        ctxs: list[TriageContext] = [contexts or TriageContext()] * n
+    else:
+        ctxs = [c or TriageContext() for c in contexts]
+    tier = tier or default_tier()
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {TIERS}, not {tier!r}")
+    m = models or get_models()
+    clean = [t[:MAX_CHARS] if isinstance(t, str) else "" for t in texts]
+    normed = normalize_batch(clean)
+    feats = featurize(normed, normalized=True)
+    fast_logits = m.fast.logits(feats)
+    lang_p = m.fast.proba("langid", fast_logits)
+    lang_labels = m.fast.models["langid"].labels
+
+    used_tier = tier
+    sent_en = m.fast.proba("sentiment", fast_logits)
+    sent_multi = m.fast.proba("sentiment_multi", fast_logits)
+    emo = m.fast.proba("emotion", fast_logits)
+    off = m.fast.proba("offensive", fast_logits)
+    bank, prefix = m.fast, ""
+    if tier == "accurate":
+        if m.has_accurate:
+            acc, encoder = m.accurate()
+            emb = encoder.encode(normed)
+            acc_logits = acc.logits(feats, emb)
+            sent_en = acc.proba("acc_sentiment", acc_logits)
+            sent_multi = acc.proba("acc_sentiment_multi", acc_logits)
+            emo = acc.proba("acc_emotion", acc_logits)
+            off = acc.proba("acc_offensive", acc_logits)
+            bank, prefix = acc, "acc_"
+        else:
+            used_tier = "fast"
+
+    results: list[TriageResult] = []
+    for i in range(n):
+        text = clean[i]
+        ctx = ctxs[i]
+        expl: dict[str, list[str]] = {}
+        lang, why = langid.decide(
+            text, lang_p[i], lang_labels, lang_hint=ctx.lang_hint,
+            candidates=ctx.candidate_languages,
+        )
+        expl["language"] = why
+        # English has its own sentiment model (50k SemEval tweets); every other language,
+        # the multilingual one trained on UMSAB.
+        use_en = lang.code in ("en", "und")
+        sp = sent_en[i] if use_en else sent_multi[i]
+        s_name = "sentiment" if use_en else "sentiment_multi"
+        s_model = bank.models[prefix + s_name]
+        sk = int(np.argmax(sp))
+        sentiment = SentimentResult(s_model.labels[sk], _probs(s_model.labels, sp))
+        e_model = bank.models[prefix + "emotion"]
+        ek = int(np.argmax(emo[i]))
+        question = rules.is_question(text)
+        reading = _reading(sentiment, e_model.labels[ek], question)
+        emotion = EmotionResult(e_model.labels[ek], _probs(e_model.labels, emo[i]), reading)
+        off_words = rules.offensive_hits(text)
+        p_off = float(off[i][1])
+        if not use_en and off_words:
+            # The offensive model knows English only; elsewhere the lexicon decides.
+            p_off = max(p_off, 0.9)
+        offensive = OffensiveResult(p_off >= 0.5, round(p_off, 4))
+        issue = rules.classify_issue(text, sentiment.label)
+        pii = detect_pii(text)
+        urgency = score_urgency(text, ctx, sentiment, offensive, issue)
+        if explain:
+            wf = word_features(text)
+            expl["sentiment"] = [f"{used_tier} model {s_name}", *_top_features(wf, s_model, sk)]
+            expl["emotion"] = [f"{used_tier} model emotion (trained on English tweets)",
+                               *_top_features(wf, e_model, ek)]
+            o_model = bank.models[prefix + "offensive"]
+            expl["offensive"] = [
+                *(_top_features(wf, o_model, 0) if offensive.label else []),
+                *[f"offensive word: {w}" for w in off_words[:3]],
+            ]
+            expl["issue_type"] = issue.reasons
+            expl["urgency"] = urgency.reasons
+            if pii:
+                expl["pii"] = [f"{s.kind} at {s.start}-{s.end}" for s in pii]
+        results.append(
+            TriageResult(
+                language=lang,
+                sentiment=sentiment,
+                issue_type=IssueTypeResult(issue.label, issue.confidence, issue.reasons),
+                emotion=emotion,
+                offensive=offensive,
+                pii=pii,
+                urgency=urgency,
+                tier=used_tier,
+                explanations=expl,
+            )
+        )
+    return results
+
+
+def _reading(sentiment: SentimentResult, emotion: str, question: bool) -> str:
+    """The agent's reading: a frustrated customer vs one who simply wants information."""
+    neg = sentiment.probabilities.get("negative", 0.0)
+    if neg >= 0.5 and emotion in ("anger", "sadness"):
+        return "frustrated"
+    if neg >= 0.6:
+        return "frustrated"
+    if question:
+        return "asking"
+    if sentiment.label == "positive" and emotion in ("joy", "optimism"):
+        return "happy"
+    if emotion == "sadness" and neg >= 0.35:
+        return "sad"
+    return "neutral"
+
+
+def triage(
+    text: str, context: TriageContext | None = None, *, tier: str | None = None
+) -> TriageResult:
+    """Triage one message. See ``TriageResult`` for the fields."""
+    return triage_batch([text], [context], tier=tier)[0]
+
+
+__all__ = ["LanguageResult", "Models", "get_models", "triage", "triage_batch"]

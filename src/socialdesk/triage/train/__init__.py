@@ -1,0 +1,1 @@
+"""Training scripts for the triage models (``python -m socialdesk.triage.train all``)."""
