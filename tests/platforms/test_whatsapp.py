@@ -62,3 +62,11 @@ def test_other_objects_are_errors() -> None:
         CONNECTOR.parse({"object": "page", "entry": []}, NUMBER)
     with pytest.raises(PayloadError):
         CONNECTOR.parse({"unrelated": True}, NUMBER)
+
+
+def test_image_value_inside_the_documented_envelope() -> None:
+    envelope = load("whatsapp", "messages_text")
+    envelope["entry"][0]["changes"][0]["value"] = load("whatsapp", "messages_image_value")
+    (message,) = CONNECTOR.parse(envelope, NUMBER).messages
+    assert message.text == "Taj Mahal"
+    assert message.raw["type"] == "image"
