@@ -160,6 +160,10 @@ def demo(
 
 def _mount_optional() -> None:
     """Domains that bring their own subcommands."""
+    from socialdesk.queue.cli import queue_app, worker
+
+    app.add_typer(queue_app, name="queue")
+    app.command("worker")(worker)
     try:
         from socialdesk.triage.cli import triage_app
     except ImportError:  # pragma: no cover - the triage package is always shipped

@@ -74,12 +74,23 @@ _broker: LocalBroker | None = None
 def get_broker() -> LocalBroker:
     global _broker
     if _broker is None:
-        _broker = LocalBroker()
+        from socialdesk.config import get_settings
+
+        url = get_settings().queue_url
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            # Several processes: relay through Redis so every web process sees every worker's events.
+            from socialdesk.queue.live_redis import RedisBroker
+
+            _broker = RedisBroker(url)
+        else:
+            _broker = LocalBroker()
     return _broker
 
 
 def set_broker(broker: LocalBroker | None) -> None:
     global _broker
+    if _broker is not None and _broker is not broker and hasattr(_broker, "stop"):
+        _broker.stop()
     _broker = broker
 
 

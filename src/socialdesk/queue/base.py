@@ -101,7 +101,15 @@ _queue: MessageQueue | None = None
 def get_queue() -> MessageQueue:
     global _queue
     if _queue is None:
-        _queue = InProcessQueue()
+        from socialdesk.config import get_settings
+
+        url = get_settings().queue_url
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            from socialdesk.queue.redis_streams import RedisStreamQueue
+
+            _queue = RedisStreamQueue(url)
+        else:
+            _queue = InProcessQueue()
     return _queue
 
 

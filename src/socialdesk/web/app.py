@@ -20,6 +20,7 @@ ROUTERS: list[str] = [
     "socialdesk.conversations.views:router",
     "socialdesk.customers.views:router",
     "socialdesk.assist.checker_views:router",
+    "socialdesk.ops.views:router",
 ]
 
 

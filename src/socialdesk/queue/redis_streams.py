@@ -1,0 +1,551 @@
+"""Redis Streams backend: ingestion appends message ids, workers read them with a consumer group.
+
+Delivery is at-least-once; every pipeline step is idempotent, so a redelivery changes nothing.
+
+Order of commit and XADD: ingestion commits the message first and appends its id after. The
+other order would let a worker read an id whose row is not committed yet (and drop it). If the
+XADD fails (Redis down), the webhook answers 503 so the platform retries; the retry is a
+duplicate the Ingestor ignores, so the committed message is picked up by the *sweeper*
+instead: one worker at a time (a Redis lock) enqueues stored messages that are still
+unprocessed and older than the oldest entry the stream still holds, minus a grace period. A
+message older than every unacknowledged entry cannot be in the stream (its XADD would have
+come after its commit), so the sweeper does not duplicate a backlog that is merely waiting.
+
+A worker acknowledges an entry only after the message's transaction committed. Entries of a
+worker that died stay pending; after ``claim_idle_ms`` another worker takes them over with
+XAUTOCLAIM. A message that fails ``max_tries`` times (errors, or deliveries that never came
+back) moves to the dead-letter stream with its error, and an admin can replay it. A database
+outage is not the message's fault: the worker backs off and retries the same entry, keeping
+its claim fresh, and never acknowledges it until it committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+
+from socialdesk.ops import metrics
+
+log = logging.getLogger(__name__)
+
+
+class QueueSettings(BaseSettings):
+    """Tuning for the Redis backend (env ``SOCIALDESK_QUEUE_*``; ``SOCIALDESK_QUEUE_URL`` selects it)."""
+
+    model_config = SettingsConfigDict(env_prefix="SOCIALDESK_QUEUE_", env_file=".env", extra="ignore")
+
+    url: str = ""
+    stream: str = "socialdesk:messages"
+    group: str = "socialdesk-workers"
+    batch_size: int = 10
+    block_ms: int = 1000
+    # A pending entry idle this long belongs to a worker that died; another one takes it.
+    claim_idle_ms: int = 30_000
+    # Failures (or lost deliveries) before a message goes to the dead-letter stream.
+    max_tries: int = 5
+    # The sweeper re-enqueues unprocessed messages this much older than the stream's oldest entry.
+    sweep_grace_s: float = 30.0
+    sweep_interval_s: float = 10.0
+    trim_interval_s: float = 2.0
+    # Longest pause between retries while the database is unavailable.
+    max_backoff_s: float = 10.0
+
+
+class QueueUnavailable(HTTPException):
+    """Redis refused the hand-off. An HTTPException so a webhook answers 503 and the platform retries."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, detail)
+
+
+@dataclass(slots=True)
+class QueueStats:
+    length: int  # entries in the stream (unacknowledged ones and not yet trimmed)
+    lag: int  # entries no worker has read yet
+    pending: int  # entries read but not acknowledged
+    oldest_age_s: float  # age of the oldest entry not yet acknowledged; 0 when none
+    consumers: int
+    dead_letters: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "length": self.length,
+            "lag": self.lag,
+            "pending": self.pending,
+            "oldest_age_s": round(self.oldest_age_s, 3),
+            "consumers": self.consumers,
+            "dead_letters": self.dead_letters,
+        }
+
+
+def _ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+def _successor(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors of the database or the network, not of the message: retry the same entry later."""
+    if isinstance(exc, DisconnectionError | PoolTimeout | redis.ConnectionError | redis.TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        name = type(exc.orig).__name__ if exc.orig is not None else ""
+        # psycopg: OperationalError (server gone, cannot connect); sqlite: "database is locked".
+        return name in {"OperationalError", "InterfaceError", "AdminShutdown", "CannotConnectNow"}
+    return False
+
+
+class RedisStreamQueue:
+    """The ``MessageQueue`` interface over one Redis stream and its consumer group."""
+
+    def __init__(self, url: str, settings: QueueSettings | None = None) -> None:
+        self.settings = settings or QueueSettings(url=url)
+        self.url = url
+        self.redis: redis.Redis = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
+        )
+        self.stream = self.settings.stream
+        self.group = self.settings.group
+        self.dead_stream = f"{self.stream}:dead"
+        self.dead_ids = f"{self.stream}:dead-ids"
+        self.sweep_lock = f"{self.stream}:sweep-lock"
+        self._workers: list[tuple[StreamWorker, threading.Thread]] = []
+
+    # -- the MessageQueue interface ------------------------------------------------------------
+    def enqueue(self, message_ids: Iterable[int]) -> None:
+        ids = list(message_ids)
+        if not ids:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for message_id in ids:
+                pipe.xadd(self.stream, {"m": str(message_id)})
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.error("could not enqueue %d messages: %s", len(ids), exc)
+            raise QueueUnavailable(
+                f"the message queue is unavailable ({type(exc).__name__}); the message is stored, retry later"
+            ) from exc
+        metrics.INGESTED.inc(len(ids))
+
+    def start(self) -> None:
+        """Create the stream and group if needed; a web process does not consume."""
+        try:
+            self.ensure_group()
+        except redis.RedisError as exc:  # readiness reports it; the web process still serves
+            log.warning("redis is not reachable at start: %s", exc)
+
+    def stop(self) -> None:
+        for worker, _ in self._workers:
+            worker.request_stop()
+        for _, thread in self._workers:
+            thread.join(timeout=30)
+        self._workers.clear()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every entry is acknowledged; False at once when no worker is consuming."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if stats.lag == 0 and stats.pending == 0:
+                return True
+            if time.monotonic() >= deadline or not self._active_consumers():
+                return False
+            time.sleep(0.1)
+
+    # -- operations --------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run_worker_thread(self, consumer: str | None = None) -> StreamWorker:
+        """A consumer in a background thread of this process (tests, and the embedded use of Redis)."""
+        worker = StreamWorker(self, consumer)
+        thread = threading.Thread(target=worker.run, name=f"stream-{worker.consumer}", daemon=True)
+        self._workers.append((worker, thread))
+        thread.start()
+        return worker
+
+    def stats(self) -> QueueStats:
+        try:
+            groups = self.redis.xinfo_groups(self.stream)
+        except redis.ResponseError:  # no stream yet
+            groups = []
+        group = next((g for g in groups if g["name"] == self.group), None)
+        length = self.redis.xlen(self.stream)
+        dead = self.redis.xlen(self.dead_stream)
+        if group is None:
+            oldest = self.redis.xrange(self.stream, count=1)
+            age = self._age(oldest[0][0]) if oldest else 0.0
+            return QueueStats(length, length, 0, age, 0, dead)
+        pending = int(group["pending"])
+        lag = group.get("lag")
+        if lag is None:  # Redis cannot tell after a trim in some cases: count what follows
+            lag = len(
+                self.redis.xrange(self.stream, min=_successor(group["last-delivered-id"]), count=100000)
+            )
+        oldest_id = self._oldest_unacked(group)
+        age = self._age(oldest_id) if oldest_id else 0.0
+        return QueueStats(length, int(lag), pending, age, int(group["consumers"]), dead)
+
+    def _age(self, entry_id: str) -> float:
+        seconds, micros = self.redis.time()
+        return max(0.0, seconds + micros / 1e6 - _ms(entry_id) / 1000)
+
+    def _oldest_unacked(self, group: dict[str, Any]) -> str | None:
+        """The oldest entry not yet acknowledged: the first pending one, else the first unread one."""
+        if int(group["pending"]):
+            summary = self.redis.xpending(self.stream, self.group)
+            if summary and summary.get("min"):
+                return summary["min"]
+        after = self.redis.xrange(self.stream, min=_successor(group["last-delivered-id"]), count=1)
+        return after[0][0] if after else None
+
+    def _active_consumers(self) -> bool:
+        try:
+            consumers = self.redis.xinfo_consumers(self.stream, self.group)
+        except redis.ResponseError:
+            return False
+        return any(int(c["idle"]) < self.settings.claim_idle_ms for c in consumers)
+
+    def trim(self) -> int:
+        """Drop acknowledged entries: everything older than the oldest pending or unread one."""
+        groups = [g for g in self.redis.xinfo_groups(self.stream) if g["name"] == self.group]
+        if not groups:
+            return 0
+        # Read the delivery position before the pending list: an entry delivered in between
+        # is then either below the first pending id or above the position, never trimmed.
+        boundary = _successor(groups[0]["last-delivered-id"])
+        summary = self.redis.xpending(self.stream, self.group)
+        if summary and summary.get("min") and _key(summary["min"]) < _key(boundary):
+            boundary = summary["min"]
+        return int(self.redis.xtrim(self.stream, minid=boundary, approximate=False))
+
+    def sweep(self, session_factory: Any = None) -> int:
+        """Enqueue stored messages whose enqueue was lost (see the module docstring)."""
+        from socialdesk.conversations.models import Message
+        from socialdesk.db.base import utcnow
+        from socialdesk.db.engine import session_scope
+
+        if not self.redis.set(self.sweep_lock, "1", nx=True, px=int(self.settings.sweep_interval_s * 1000)):
+            return 0
+        groups = [g for g in self.redis.xinfo_groups(self.stream) if g["name"] == self.group]
+        oldest = self._oldest_unacked(groups[0]) if groups else None
+        cutoff = utcnow().timestamp()
+        if oldest is not None:
+            cutoff = min(cutoff, _ms(oldest) / 1000)
+        cutoff -= self.settings.sweep_grace_s
+        from datetime import UTC, datetime
+
+        with session_scope() as session:
+            ids = list(
+                session.scalars(
+                    select(Message.id)
+                    .where(
+                        Message.processed_at.is_(None),
+                        Message.received_at < datetime.fromtimestamp(cutoff, UTC),
+                    )
+                    .order_by(Message.id)
+                    .limit(1000)
+                )
+            )
+        if not ids:
+            return 0
+        dead = self.redis.smismember(self.dead_ids, [str(i) for i in ids])
+        lost = [i for i, is_dead in zip(ids, dead, strict=True) if not is_dead]
+        if lost:
+            log.warning("sweeper: %d stored messages were never enqueued; enqueueing them", len(lost))
+            self.enqueue(lost)
+            metrics.SWEPT.inc(len(lost))
+        return len(lost)
+
+    # -- dead letters ------------------------------------------------------------------------
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [
+            {"entry_id": entry_id, **_dead_fields(fields)}
+            for entry_id, fields in self.redis.xrevrange(self.dead_stream, count=limit)
+        ]
+
+    def replay(self, entry_ids: Sequence[str] | None = None) -> list[int]:
+        """Put dead-lettered messages back on the stream with a fresh try count; None means all."""
+        if entry_ids is None:
+            entries = self.redis.xrange(self.dead_stream)
+        else:
+            entries = []
+            for entry_id in entry_ids:
+                found = self.redis.xrange(self.dead_stream, min=entry_id, max=entry_id)
+                if not found:
+                    raise KeyError(entry_id)
+                entries.extend(found)
+        replayed = []
+        for entry_id, fields in entries:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xadd(self.stream, {"m": fields["m"]})
+            pipe.xdel(self.dead_stream, entry_id)
+            pipe.srem(self.dead_ids, fields["m"])
+            pipe.execute()
+            replayed.append(int(fields["m"]))
+        return replayed
+
+
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _dead_fields(fields: dict[str, str]) -> dict[str, Any]:
+    return {
+        "message_id": int(fields["m"]),
+        "error": fields.get("error", ""),
+        "tries": int(fields.get("tries", 0)),
+        "at": fields.get("at", ""),
+        "consumer": fields.get("consumer", ""),
+    }
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 100000}"
+
+
+class StreamWorker:
+    """One consumer: read, process each message in its own transaction, acknowledge after commit."""
+
+    def __init__(self, queue: RedisStreamQueue, consumer: str | None = None) -> None:
+        self.queue = queue
+        self.redis = queue.redis
+        self.settings = queue.settings
+        self.consumer = consumer or default_consumer_name()
+        self._stop = threading.Event()
+        self._next_claim = 0.0
+        self._next_trim = 0.0
+        self._next_sweep = time.monotonic() + random.uniform(0, self.settings.sweep_interval_s)
+        self.processed = 0
+
+    def request_stop(self) -> None:
+        """Finish the message in hand, give the rest of the batch back, then return from ``run``."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            try:
+                self.queue.ensure_group()
+                self.housekeeping()
+                self.poll_once()
+                backoff = 0.0
+            except redis.RedisError as exc:
+                backoff = min(self.settings.max_backoff_s, max(0.2, backoff * 2))
+                log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._stop.wait(backoff)
+        try:
+            # A stopped consumer with nothing pending leaves the group, so it is not counted.
+            if not self.redis.xpending_range(
+                self.queue.stream, self.queue.group, "-", "+", 1, consumername=self.consumer
+            ):
+                self.redis.xgroup_delconsumer(self.queue.stream, self.queue.group, self.consumer)
+        except redis.RedisError:
+            pass
+
+    def housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._next_claim = now + max(0.2, self.settings.claim_idle_ms / 4000)
+            self.reclaim()
+        if now >= self._next_trim:
+            self._next_trim = now + self.settings.trim_interval_s
+            self.queue.trim()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.settings.sweep_interval_s
+            try:
+                self.queue.sweep()
+            except Exception as exc:  # the database may be down; the next sweep tries again
+                log.warning("sweep failed: %s", exc)
+
+    def poll_once(self) -> int:
+        answer = self.redis.xreadgroup(
+            self.queue.group,
+            self.consumer,
+            {self.queue.stream: ">"},
+            count=self.settings.batch_size,
+            block=self.settings.block_ms,
+        )
+        entries = answer[0][1] if answer else []
+        self.handle(entries)
+        return len(entries)
+
+    def reclaim(self) -> int:
+        """Take over entries another worker left pending longer than ``claim_idle_ms``."""
+        result = self.redis.xautoclaim(
+            self.queue.stream,
+            self.queue.group,
+            self.consumer,
+            min_idle_time=self.settings.claim_idle_ms,
+            start_id="0-0",
+            count=self.settings.batch_size,
+        )
+        claimed = [(entry_id, fields) for entry_id, fields in result[1] if fields]
+        if not claimed:
+            return 0
+        log.info("reclaimed %d entries from a stalled worker", len(claimed))
+        metrics.RECLAIMED.inc(len(claimed))
+        deliveries = {
+            p["message_id"]: int(p["times_delivered"])
+            for p in self.redis.xpending_range(
+                self.queue.stream,
+                self.queue.group,
+                claimed[0][0],
+                claimed[-1][0],
+                len(claimed) * 2 + 10,
+                consumername=self.consumer,
+            )
+        }
+        alive = []
+        for entry_id, fields in claimed:
+            # XAUTOCLAIM counts a delivery; those beyond the first were never acknowledged.
+            tries = int(fields.get("a", 0)) + deliveries.get(entry_id, 1) - 1
+            if tries >= self.settings.max_tries:
+                self.dead_letter(
+                    entry_id, fields, f"its worker stopped without acknowledging it {tries} times", tries
+                )
+            else:
+                alive.append((entry_id, fields))
+        self.handle(alive)
+        return len(claimed)
+
+    def handle(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        for index, (entry_id, fields) in enumerate(entries):
+            if self._stop.is_set():
+                self.give_back(entries[index:])
+                return
+            self.process_entry(entry_id, fields, entries[index + 1 :])
+
+    def process_entry(
+        self, entry_id: str, fields: dict[str, str], rest: list[tuple[str, dict[str, str]]]
+    ) -> None:
+        message_id = int(fields["m"])
+        backoff = 0.0
+        while True:
+            started = time.perf_counter()
+            try:
+                received_at = process_one(message_id)
+            except Exception as exc:
+                if is_transient(exc) and not self._stop.is_set():
+                    backoff = min(self.settings.max_backoff_s, max(0.2, backoff * 2))
+                    metrics.FAILURES.labels("transient").inc()
+                    log.warning(
+                        "message %s: database unavailable (%s); retry in %.1fs", message_id, exc, backoff
+                    )
+                    self._keep_claim([entry_id, *(e for e, _ in rest)])
+                    self._stop.wait(backoff)
+                    continue
+                if is_transient(exc):  # stopping during an outage: leave it pending for another worker
+                    return
+                self.failed(entry_id, fields, exc)
+                return
+            break
+        self.redis.xack(self.queue.stream, self.queue.group, entry_id)
+        self.processed += 1
+        metrics.PROCESSED.inc()
+        metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
+        if received_at is not None:
+            metrics.END_TO_END_SECONDS.observe(max(0.0, time.time() - received_at))
+
+    def _keep_claim(self, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still in hand, so nobody reclaims them meanwhile."""
+        if entry_ids:
+            # JUSTID: claiming our own entries does not count as another delivery.
+            self.redis.xclaim(self.queue.stream, self.queue.group, self.consumer, 0, entry_ids, justid=True)
+
+    def failed(self, entry_id: str, fields: dict[str, str], exc: Exception) -> None:
+        tries = int(fields.get("a", 0)) + 1
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        metrics.FAILURES.labels("error").inc()
+        log.error("message %s failed (try %d of %d): %s", fields["m"], tries, self.settings.max_tries, error)
+        if tries >= self.settings.max_tries:
+            self.dead_letter(entry_id, fields, error, tries)
+            return
+        # Acknowledge and append again with the try count: the retry waits behind the others.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(self.queue.stream, {"m": fields["m"], "a": str(tries), "error": error[:500]})
+        pipe.xack(self.queue.stream, self.queue.group, entry_id)
+        pipe.execute()
+
+    def dead_letter(self, entry_id: str, fields: dict[str, str], error: str, tries: int) -> None:
+        from socialdesk.db.base import utcnow
+
+        metrics.FAILURES.labels("dead_letter").inc()
+        log.error("message %s moved to the dead-letter stream after %d tries: %s", fields["m"], tries, error)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(
+            self.queue.dead_stream,
+            {
+                "m": fields["m"],
+                "error": error,
+                "tries": str(tries),
+                "at": utcnow().isoformat(),
+                "consumer": self.consumer,
+            },
+        )
+        pipe.sadd(self.queue.dead_ids, fields["m"])
+        pipe.xack(self.queue.stream, self.queue.group, entry_id)
+        pipe.execute()
+
+    def give_back(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """On shutdown: hand unstarted entries to the other workers now instead of after a timeout."""
+        if not entries:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        for entry_id, fields in entries:
+            pipe.xadd(self.queue.stream, dict(fields))
+            pipe.xack(self.queue.stream, self.queue.group, entry_id)
+        pipe.execute()
+        log.info("gave back %d unstarted entries", len(entries))
+
+
+def process_one(message_id: int) -> float | None:
+    """The pipeline on one message in its own transaction, then the live update; its receive time."""
+    from socialdesk.db.engine import session_scope
+    from socialdesk.live import publish
+    from socialdesk.pipeline import process_message
+
+    received_at: float | None = None
+    with session_scope() as session:
+        summary = process_message(session, message_id)
+        if summary is not None:
+            from socialdesk.conversations.models import Message
+
+            message = session.get(Message, message_id)
+            if message is not None and message.received_at is not None:
+                received_at = message.received_at.timestamp()
+    if summary is not None:
+        try:
+            publish("message.created", **summary)
+        except Exception as exc:  # a lost live update is re-fetched by the page; never redo the work
+            log.warning("live update for message %s failed: %s", message_id, exc)
+    return received_at
