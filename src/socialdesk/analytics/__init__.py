@@ -1,0 +1,1 @@
+"""KPIs from conversation events, CSAT surveys, dashboards, exports and reports (docs/kpis.md)."""

@@ -1,0 +1,243 @@
+"""Keeping the analytics rollups in step with the conversation events.
+
+`refresh` folds in every conversation that has events newer than the watermark (with a small
+overlap, because on PostgreSQL a lower event id can commit after a higher one was seen);
+`recompute` rebuilds chosen conversations from their whole timeline, so both are idempotent.
+The pipeline step keeps the per-conversation sentiment (first/last customer message) current.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from socialdesk.analytics.business import Resolver
+from socialdesk.analytics.models import (
+    ConversationFacts,
+    ConversationSentiment,
+    ResolutionCycle,
+    ResponseInterval,
+    RollupState,
+)
+from socialdesk.analytics.timeline import Event, replay
+from socialdesk.conversations.models import Conversation, ConversationEvent, Message
+from socialdesk.db.base import utcnow
+
+WATERMARK = "events"
+OVERLAP = 500  # event ids re-read on every refresh (late commits on PostgreSQL)
+CHUNK = 500
+
+
+def _upsert(session: Session, table, values: list[dict], key: str, set_: dict) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE on SQLite and PostgreSQL alike."""
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(values)
+    stmt = stmt.on_conflict_do_update(index_elements=[key], set_=set_(stmt.excluded))  # type: ignore[operator]
+    session.execute(stmt)
+
+
+def _merge_sentiment(session: Session, rows: list[dict]) -> None:
+    """Merge (first, last) sentiments: the earlier first and the later last win, in any order."""
+    table = ConversationSentiment.__table__
+    from sqlalchemy import case
+
+    def set_(excluded):
+        return {
+            "first_sentiment": case(
+                (excluded.first_at < table.c.first_at, excluded.first_sentiment),
+                else_=table.c.first_sentiment,
+            ),
+            "first_at": case(
+                (excluded.first_at < table.c.first_at, excluded.first_at), else_=table.c.first_at
+            ),
+            "last_sentiment": case(
+                (excluded.last_at >= table.c.last_at, excluded.last_sentiment), else_=table.c.last_sentiment
+            ),
+            "last_at": case((excluded.last_at >= table.c.last_at, excluded.last_at), else_=table.c.last_at),
+        }
+
+    _upsert(session, table, rows, "conversation_id", set_)
+
+
+def record_sentiment(session: Session, message: Message) -> None:
+    """Fold one triaged customer message into its conversation's first/last sentiment."""
+    if message.direction != "inbound" or not message.sentiment or message.conversation_id is None:
+        return
+    at = message.sent_at
+    _merge_sentiment(
+        session,
+        [
+            {
+                "conversation_id": message.conversation_id,
+                "first_at": at,
+                "first_sentiment": message.sentiment,
+                "last_at": at,
+                "last_sentiment": message.sentiment,
+            }
+        ],
+    )
+
+
+def _rebuild_sentiment(session: Session, ids: Sequence[int]) -> None:
+    rows = session.execute(
+        select(Message.conversation_id, Message.sent_at, Message.sentiment)
+        .where(
+            Message.conversation_id.in_(ids),
+            Message.direction == "inbound",
+            Message.sentiment != "",
+        )
+        .order_by(Message.conversation_id, Message.sent_at, Message.id)
+    ).all()
+    merged: dict[int, dict] = {}
+    for conv_id, at, sentiment in rows:
+        row = merged.get(conv_id)
+        if row is None:
+            merged[conv_id] = {
+                "conversation_id": conv_id,
+                "first_at": at,
+                "first_sentiment": sentiment,
+                "last_at": at,
+                "last_sentiment": sentiment,
+            }
+        else:
+            row["last_at"], row["last_sentiment"] = at, sentiment
+    _merge_sentiment(session, list(merged.values()))
+
+
+def recompute(session: Session, conversation_ids: Iterable[int]) -> int:
+    """Rebuild the rollups of these conversations from their full event history."""
+    resolver = Resolver(session)
+    ids = sorted(set(conversation_ids))
+    done = 0
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        conversations = {
+            c.id: c for c in session.scalars(select(Conversation).where(Conversation.id.in_(chunk)))
+        }
+        by_conv: dict[int, list[Event]] = defaultdict(list)
+        for row in session.execute(
+            select(
+                ConversationEvent.conversation_id,
+                ConversationEvent.id,
+                ConversationEvent.kind,
+                ConversationEvent.at,
+                ConversationEvent.data,
+                ConversationEvent.actor_agent_id,
+            ).where(ConversationEvent.conversation_id.in_(chunk))
+        ):
+            by_conv[row.conversation_id].append(
+                Event(
+                    kind=row.kind,
+                    at=row.at,
+                    data=row.data or {},
+                    actor_agent_id=row.actor_agent_id,
+                    id=row.id,
+                )
+            )
+        for model in (ResponseInterval, ResolutionCycle, ConversationFacts):
+            session.execute(delete(model).where(model.conversation_id.in_(chunk)))
+        responses, resolutions, facts = [], [], []
+        now = utcnow()
+        for conv_id in chunk:
+            conv = conversations.get(conv_id)
+            if conv is None:
+                continue
+            events = by_conv.get(conv_id, [])
+            t = replay(
+                events,
+                clock=resolver.clock(conv),
+                default_agent_id=conv.assignee_id,
+                sla=resolver.sla(conv, events),
+            )
+            for seq, r in enumerate(t.responses, 1):
+                responses.append(
+                    {
+                        "conversation_id": conv_id,
+                        "seq": seq,
+                        "kind": r.kind,
+                        "started_at": r.started_at,
+                        "stopped_at": r.stopped_at,
+                        "seconds": r.seconds,
+                        "business_seconds": r.business_seconds,
+                        "agent_id": r.agent_id,
+                    }
+                )
+            for c in t.resolutions:
+                resolutions.append(
+                    {
+                        "conversation_id": conv_id,
+                        "cycle": c.cycle,
+                        "started_at": c.started_at,
+                        "resolved_at": c.resolved_at,
+                        "seconds": c.seconds,
+                        "business_seconds": c.business_seconds,
+                        "gross_seconds": c.gross_seconds,
+                        "agent_id": c.agent_id,
+                    }
+                )
+            facts.append(
+                {
+                    "conversation_id": conv_id,
+                    "reopen_count": t.reopen_count,
+                    "sla_first_response": t.sla["first_response"].result,
+                    "sla_first_response_at": t.sla["first_response"].at,
+                    "sla_next_response": t.sla["next_response"].result,
+                    "sla_next_response_at": t.sla["next_response"].at,
+                    "sla_resolution": t.sla["resolution"].result,
+                    "sla_resolution_at": t.sla["resolution"].at,
+                    "last_event_id": t.last_event_id,
+                    "computed_at": now,
+                }
+            )
+            done += 1
+        if responses:
+            session.execute(ResponseInterval.__table__.insert(), responses)
+        if resolutions:
+            session.execute(ResolutionCycle.__table__.insert(), resolutions)
+        if facts:
+            session.execute(ConversationFacts.__table__.insert(), facts)
+        _rebuild_sentiment(session, chunk)
+    session.flush()
+    return done
+
+
+def refresh(session: Session) -> int:
+    """Fold new events into the rollups; returns how many conversations were recomputed."""
+    state = session.get(RollupState, WATERMARK)
+    mark = state.value if state else 0
+    newest = session.scalar(select(func.max(ConversationEvent.id))) or 0
+    if state is not None and newest == mark:
+        return 0
+    ids = session.scalars(
+        select(ConversationEvent.conversation_id).where(ConversationEvent.id > mark - OVERLAP).distinct()
+    ).all()
+    done = recompute(session, ids)
+    if state is None:
+        session.add(RollupState(key=WATERMARK, value=newest))
+    else:
+        state.value = max(state.value, newest)
+    session.flush()
+    return done
+
+
+def rebuild_all(session: Session) -> int:
+    """Recompute every conversation (after changing business hours, or on first install)."""
+    ids = session.scalars(select(Conversation.id)).all()
+    done = recompute(session, ids)
+    newest = session.scalar(select(func.max(ConversationEvent.id))) or 0
+    state = session.get(RollupState, WATERMARK)
+    if state is None:
+        session.add(RollupState(key=WATERMARK, value=newest))
+    else:
+        state.value = newest
+    session.flush()
+    return done
