@@ -15,3 +15,23 @@ def test_every_fixture_has_a_source_row_and_is_json() -> None:
         name = f"`{path.parent.name}/{path.name}`"
         assert name in readme, f"{name} has no source row in tests/fixtures/platforms/README.md"
         json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_twcs_sample_is_whole_and_in_the_original_schema() -> None:
+    import csv
+
+    path = FIXTURES.parent / "twcs" / "sample.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [
+        "tweet_id",
+        "author_id",
+        "inbound",
+        "created_at",
+        "text",
+        "response_tweet_id",
+        "in_response_to_tweet_id",
+    ]
+    assert len(rows) == 93
+    assert rows[0]["tweet_id"] == "119237" and rows[0]["inbound"] == "True"
+    assert {r["inbound"] for r in rows} == {"True", "False"}
