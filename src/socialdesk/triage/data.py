@@ -78,7 +78,7 @@ def sentiment_train(root: Path) -> Split:
     seen: set[str] = set()
     texts: list[str] = []
     labels: list[int] = []
-    for t, y in zip(raw.texts, raw.labels):
+    for t, y in zip(raw.texts, raw.labels, strict=False):
         k = _dedup_key(t)
         if k in held or k in seen:
             continue

@@ -233,9 +233,9 @@ def word_features(text: str, max_chars: int = 2000) -> list[tuple[str, int, floa
         return []
     wh = _substring_hash(p, starts, ends)
     cols = _bucket(_mix(wh, _SALT_WORD))
-    toks = [padded[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+    toks = [padded[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=False)]
     v = 1.0 / float(np.sqrt(len(toks)))
-    out = [(t, int(c), v) for t, c in zip(toks, cols.tolist())]
+    out = [(t, int(c), v) for t, c in zip(toks, cols.tolist(), strict=False)]
     if len(toks) > 1:
         with np.errstate(over="ignore"):
             bcols = _bucket(_mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM))

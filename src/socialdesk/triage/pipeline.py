@@ -130,7 +130,7 @@ def get_models() -> Models:
 
 
 def _probs(labels: list[str], p: np.ndarray) -> dict[str, float]:
-    return {lab: round(float(v), 4) for lab, v in zip(labels, p)}
+    return {lab: round(float(v), 4) for lab, v in zip(labels, p, strict=False)}
 
 
 def _top_features(
@@ -177,7 +177,7 @@ def triage_batch(
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}, not {tier!r}")
     m = models or get_models()
-    clean = [t[:MAX_CHARS] if isinstance(t, str) else "" for t in texts]
+    clean = [_clean(t) for t in texts]
     normed = normalize_batch(clean)
     feats = featurize(normed, normalized=True)
     fast_logits = m.fast.logits(feats)
@@ -263,6 +263,18 @@ def triage_batch(
             )
         )
     return results
+
+
+def _clean(text: object) -> str:
+    if not isinstance(text, str):
+        return ""
+    text = text[:MAX_CHARS]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (from broken JSON upstream) become "?": same length, so spans hold.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _reading(sentiment: SentimentResult, emotion: str, question: bool) -> str:
