@@ -273,3 +273,16 @@ def running_fake_server(port: int | None = None) -> Iterator[RunningFakeServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+def main() -> None:
+    """``python -m socialdesk.platforms.fake_server [port]``: serve on 127.0.0.1 (free port by default)."""
+    import sys
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else free_port()
+    print(f"fake platforms on http://127.0.0.1:{port}  (GET /_sent, POST /_fail, POST /_reset)", flush=True)
+    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
