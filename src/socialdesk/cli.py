@@ -164,6 +164,9 @@ def _mount_optional() -> None:
 
     app.add_typer(queue_app, name="queue")
     app.command("worker")(worker)
+    from socialdesk.outbox.cli import outbox_app
+
+    app.add_typer(outbox_app, name="outbox")
     try:
         from socialdesk.triage.cli import triage_app
     except ImportError:  # pragma: no cover - the triage package is always shipped

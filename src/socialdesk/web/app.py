@@ -21,6 +21,9 @@ ROUTERS: list[str] = [
     "socialdesk.customers.views:router",
     "socialdesk.assist.checker_views:router",
     "socialdesk.ops.views:router",
+    "socialdesk.conversations.actions_views:router",
+    "socialdesk.assist.templates_views:router",
+    "socialdesk.outbox.views:router",
 ]
 
 
