@@ -167,6 +167,14 @@ def _mount_optional() -> None:
     from socialdesk.outbox.cli import outbox_app
 
     app.add_typer(outbox_app, name="outbox")
+    from socialdesk.routing.cli import agent_app, sla_app, team_app
+
+    app.add_typer(agent_app, name="agent")
+    app.add_typer(team_app, name="team")
+    app.add_typer(sla_app, name="sla")
+    from socialdesk.automation.cli import automation_app
+
+    app.add_typer(automation_app, name="automation")
     try:
         from socialdesk.triage.cli import triage_app
     except ImportError:  # pragma: no cover - the triage package is always shipped

@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from socialdesk.analytics.steps import analytics_step
 from socialdesk.config import get_settings
 from socialdesk.conversations.actions import wake_on_customer_message_step
 from socialdesk.conversations.models import Message
 from socialdesk.db.base import utcnow
+from socialdesk.routing.pipeline import routing_step
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def _recent_contacts(session: Session, message: Message) -> int:
 # Domains insert their steps here, in the order the architecture gives:
 # triage → listening → routing/automation/SLA. The live update is sent by the worker
 # after the commit, so a browser that re-fetches sees the final state.
-STEPS: list[Step] = [triage_step, wake_on_customer_message_step]
+STEPS: list[Step] = [triage_step, wake_on_customer_message_step, routing_step, analytics_step]
 
 
 def process_message(session: Session, message_id: int) -> dict[str, Any] | None:
