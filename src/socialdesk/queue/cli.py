@@ -38,11 +38,12 @@ def _run_consumer(consumer: str | None = None) -> None:
     """One consumer until SIGTERM/SIGINT: finishes the message in hand, gives back the rest."""
     from socialdesk.db.engine import reset_engine_cache
     from socialdesk.ops.logging import configure_logging
-    from socialdesk.queue.redis_streams import StreamWorker
+    from socialdesk.queue.redis_streams import StreamWorker, warm_up
 
     configure_logging()
     reset_engine_cache()  # never share a connection pool across a fork
     worker = StreamWorker(_redis_queue(), consumer)
+    warm_up()
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping after the message in hand", signum)

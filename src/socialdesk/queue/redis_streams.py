@@ -168,7 +168,8 @@ class RedisStreamQueue:
             stats = self.stats()
             if stats.lag == 0 and stats.pending == 0:
                 return True
-            if time.monotonic() >= deadline or not self._active_consumers():
+            nobody = stats.consumers == 0 and not any(t.is_alive() for _, t in self._workers)
+            if time.monotonic() >= deadline or nobody:
                 return False
             time.sleep(0.1)
 
@@ -222,13 +223,6 @@ class RedisStreamQueue:
                 return summary["min"]
         after = self.redis.xrange(self.stream, min=_successor(group["last-delivered-id"]), count=1)
         return after[0][0] if after else None
-
-    def _active_consumers(self) -> bool:
-        try:
-            consumers = self.redis.xinfo_consumers(self.stream, self.group)
-        except redis.ResponseError:
-            return False
-        return any(int(c["idle"]) < self.settings.claim_idle_ms for c in consumers)
 
     def trim(self) -> int:
         """Drop acknowledged entries: everything older than the oldest pending or unread one."""
@@ -528,10 +522,22 @@ class StreamWorker:
         log.info("gave back %d unstarted entries", len(entries))
 
 
+def warm_up() -> None:
+    """Load the triage models before taking work: a first message that takes longer than the
+    claim timeout would be reclaimed (and done twice) while the models load."""
+    try:
+        from socialdesk.config import get_settings
+        from socialdesk.triage import TriageContext, triage
+
+        triage("warming up: where is my order?", TriageContext(), tier=get_settings().triage_tier)
+    except Exception as exc:  # the first message will show the real error
+        log.warning("triage warm-up failed: %s", exc)
+
+
 def process_one(message_id: int) -> float | None:
     """The pipeline on one message in its own transaction, then the live update; its receive time."""
     from socialdesk.db.engine import session_scope
-    from socialdesk.live import publish
+    from socialdesk.live import LiveEvent, get_broker
     from socialdesk.pipeline import process_message
 
     received_at: float | None = None
@@ -545,7 +551,7 @@ def process_one(message_id: int) -> float | None:
                 received_at = message.received_at.timestamp()
     if summary is not None:
         try:
-            publish("message.created", **summary)
+            get_broker().publish(LiveEvent("message.created", summary))
         except Exception as exc:  # a lost live update is re-fetched by the page; never redo the work
             log.warning("live update for message %s failed: %s", message_id, exc)
     return received_at

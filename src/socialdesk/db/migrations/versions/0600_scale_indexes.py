@@ -33,8 +33,19 @@ INDEXES: list[tuple[str, str, list[str]]] = [
 ]
 
 
+def _can_build_concurrently() -> bool:
+    """PostgreSQL, and Alembic owns the transaction (the `alembic upgrade heads` command). Inside a
+    caller's transaction (``socialdesk db upgrade``, which also creates fresh databases) the index
+    is built in that transaction instead: fine for a new or small database; docs/deploy.md says
+    to use the alembic command on a big live one."""
+    context = op.get_context()
+    return op.get_bind().dialect.name == "postgresql" and not getattr(
+        context, "_in_external_transaction", True
+    )
+
+
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if _can_build_concurrently():
         with op.get_context().autocommit_block():
             for name, table, columns in INDEXES:
                 op.create_index(name, table, columns, postgresql_concurrently=True, if_not_exists=True)
@@ -44,8 +55,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    concurrently = op.get_bind().dialect.name == "postgresql"
-    if concurrently:
+    if _can_build_concurrently():
         with op.get_context().autocommit_block():
             for name, table, _ in INDEXES:
                 op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
