@@ -41,7 +41,9 @@ def make_queue(redis_url: str, **overrides: Any) -> RedisStreamQueue:
     return queue
 
 
-def store_messages(session: Session, account: SocialAccount, texts: list[str], prefix: str = "m") -> list[int]:
+def store_messages(
+    session: Session, account: SocialAccount, texts: list[str], prefix: str = "m"
+) -> list[int]:
     """Store one conversation per text (a different customer each), committed; their ids."""
     report = IngestReport()
     items = [

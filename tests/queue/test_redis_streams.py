@@ -19,9 +19,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 def processed(session: Session, ids: list[int]) -> int:
     session.expire_all()
-    return session.scalar(
-        select(func.count()).where(Message.id.in_(ids), Message.processed_at.is_not(None))
-    )
+    return session.scalar(select(func.count()).where(Message.id.in_(ids), Message.processed_at.is_not(None)))
 
 
 def wait_for(condition, timeout: float = 20.0) -> bool:
@@ -65,7 +63,12 @@ def test_redelivering_a_processed_message_changes_nothing(session, queue):
     assert queue.drain(timeout=20)
     session.expire_all()
     again = session.get(Message, message_id)
-    assert (again.processed_at, again.triage, again.conversation.urgency, again.conversation.message_count) == before
+    assert (
+        again.processed_at,
+        again.triage,
+        again.conversation.urgency,
+        again.conversation.message_count,
+    ) == before
 
 
 def test_entries_of_a_worker_that_died_are_reclaimed_by_another(session, queue):
