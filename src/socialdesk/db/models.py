@@ -34,3 +34,5 @@ import socialdesk.outbox.models  # noqa: E402,F401
 import socialdesk.listening.models  # noqa: E402,F401
 import socialdesk.ops.indexes  # noqa: E402,F401
 import socialdesk.analytics.models  # noqa: E402,F401
+import socialdesk.web.ui.models  # noqa: E402,F401
+import socialdesk.search.models  # noqa: E402,F401

@@ -27,6 +27,8 @@ ROUTERS: list[str] = [
     "socialdesk.routing.views:router",
     "socialdesk.routing.views:sla_router",
     "socialdesk.automation.views:router",
+    "socialdesk.web.ui.views:router",
+    "socialdesk.listening.views:router",
 ]
 
 
@@ -44,6 +46,7 @@ def create_app() -> FastAPI:
         description="Social customer care desk: ingestion webhooks and the JSON API.",
         lifespan=lifespan,
     )
+    app.add_middleware(importlib.import_module("socialdesk.web.ui.session").BrowserSessionMiddleware)
     for target in ROUTERS:
         module, _, name = target.partition(":")
         app.include_router(getattr(importlib.import_module(module), name))
