@@ -16,7 +16,7 @@ from typing import Any
 
 import ahocorasick
 
-from socialdesk.listening.query import And, Field, Near, Node, Not, Or, Term, normalize, parse, tokenize
+from socialdesk.listening.query import And, Field, Near, Node, Not, Term, normalize, parse, tokenize
 
 Span = tuple[int, int]  # first and last token index of one occurrence
 
@@ -41,7 +41,9 @@ class Document:
             offset += len(tok) + 1
         return cls(
             tokens=tokens,
-            meta={k: normalize(v).lstrip("@") if k == "author" else normalize(v) for k, v in meta.items() if v},
+            meta={
+                k: normalize(v).lstrip("@") if k == "author" else normalize(v) for k, v in meta.items() if v
+            },
             bare=" " + " ".join(bare_tokens) + " ",
             starts=starts,
         )

@@ -53,7 +53,9 @@ class MentionRule(Base):
     __table_args__ = (Index("ix_mention_rule_rule_sent", "rule_id", "sent_at"),)
 
     mention_id: Mapped[int] = mapped_column(ForeignKey("mention.id", ondelete="CASCADE"), primary_key=True)
-    rule_id: Mapped[int] = mapped_column(ForeignKey("listening_rule.id", ondelete="CASCADE"), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("listening_rule.id", ondelete="CASCADE"), primary_key=True
+    )
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

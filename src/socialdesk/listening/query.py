@@ -131,10 +131,15 @@ def render(node: Node) -> str:
             return node.tokens[0] + "*"
         if len(node.tokens) == 1 and node.tokens[0][0] in "#@":
             return node.tokens[0]
-        if len(node.tokens) == 1 and tokenize(node.tokens[0]) == [node.tokens[0]] and node.tokens[0].upper() not in (
-            "AND",
-            "OR",
-            "NOT",
+        if (
+            len(node.tokens) == 1
+            and tokenize(node.tokens[0]) == [node.tokens[0]]
+            and node.tokens[0].upper()
+            not in (
+                "AND",
+                "OR",
+                "NOT",
+            )
         ):
             return node.tokens[0]
         return '"' + " ".join(node.tokens) + '"'
@@ -240,7 +245,7 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.tok.kind == "EOF":
-            raise self.error("empty query: expected a word, a \"phrase\", a #hashtag, an @mention or a field")
+            raise self.error('empty query: expected a word, a "phrase", a #hashtag, an @mention or a field')
         node = self.parse_or()
         if self.tok.kind == "RPAREN":
             raise self.error("unbalanced ')': no '(' opened it")
@@ -271,14 +276,14 @@ class _Parser:
         while self.tok.kind == "NEAR":
             near = self.tok
             if not isinstance(node, Term):
-                raise self.error("NEAR joins words, phrases, #hashtags or @mentions, not this operand", left_tok)
+                raise self.error(
+                    "NEAR joins words, phrases, #hashtags or @mentions, not this operand", left_tok
+                )
             self.i += 1
             right_tok = self.tok
             right = self.parse_unary()
             if not isinstance(right, Term):
-                raise self.error(
-                    "expected a word, phrase, #hashtag or @mention after NEAR/n", right_tok
-                )
+                raise self.error("expected a word, phrase, #hashtag or @mention after NEAR/n", right_tok)
             node = Near(node, right, int(near.value))  # type: ignore[arg-type]
             if self.tok.kind == "NEAR":
                 raise self.error("NEAR cannot be chained: group with AND, e.g. (a NEAR/3 b) AND (b NEAR/3 c)")
@@ -298,7 +303,7 @@ class _Parser:
                 raise self.error("empty parentheses: expected a term inside '(' ')'")
             node = self.parse_or()
             if self.tok.kind != "RPAREN":
-                raise self.error("expected ')' to close the '(' opened at position %d" % tok.pos)
+                raise self.error(f"expected ')' to close the '(' opened at position {tok.pos}")
             self.i += 1
             return node
         if tok.kind == "PHRASE":
