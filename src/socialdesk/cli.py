@@ -175,6 +175,9 @@ def _mount_optional() -> None:
     from socialdesk.automation.cli import automation_app
 
     app.add_typer(automation_app, name="automation")
+    from socialdesk.listening.cli import listen_app
+
+    app.add_typer(listen_app, name="listen")
     try:
         from socialdesk.triage.cli import triage_app
     except ImportError:  # pragma: no cover - the triage package is always shipped
