@@ -21,6 +21,7 @@ from socialdesk.config import get_settings
 from socialdesk.conversations.actions import wake_on_customer_message_step
 from socialdesk.conversations.models import Message
 from socialdesk.db.base import utcnow
+from socialdesk.listening.service import listening_step
 from socialdesk.routing.pipeline import routing_step
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _recent_contacts(session: Session, message: Message) -> int:
 # Domains insert their steps here, in the order the architecture gives:
 # triage → listening → routing/automation/SLA. The live update is sent by the worker
 # after the commit, so a browser that re-fetches sees the final state.
-STEPS: list[Step] = [triage_step, wake_on_customer_message_step, routing_step, analytics_step]
+STEPS: list[Step] = [triage_step, listening_step, wake_on_customer_message_step, routing_step, analytics_step]
 
 
 def process_message(session: Session, message_id: int) -> dict[str, Any] | None:
