@@ -454,3 +454,83 @@ def supervisor_board(request: Request, session: DbSession) -> HTMLResponse:
     from socialdesk.web.ui import supervisor
 
     return render(request, "_supervisor_board.html", board=supervisor.board(session))
+
+
+# --- settings (admin) ---------------------------------------------------------------------------
+
+
+def _settings_page(
+    request: Request,
+    session: Any,
+    section: str,
+    *,
+    error: str = "",
+    ok: str = "",
+    dry: Any = None,
+    status: int = 200,
+) -> HTMLResponse:
+    from socialdesk.web.ui import settings
+
+    try:
+        data = settings.section_data(session, section)
+    except settings.SettingsError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return render(
+        request,
+        "settings.html",
+        status,
+        sections=settings.SECTIONS,
+        section=section,
+        data=data,
+        error=error,
+        ok=ok,
+        dry=dry,
+    )
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, session: DbSession, section: str = "brands") -> HTMLResponse:
+    page_for(request, "admin")
+    return _settings_page(request, session, section)
+
+
+@router.post("/settings/{section}/{action}", response_class=HTMLResponse)
+async def settings_action(request: Request, section: str, action: str, session: DbSession) -> HTMLResponse:
+    principal = page_for(request, "admin")
+    from socialdesk.web.ui import settings
+
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    dry = None
+    try:
+        if section == "brands" and action == "secrets":
+            changed = settings.set_account_secrets(
+                session, _int(form.get("account_id")), form, actor=principal
+            )
+            ok = f"Saved {', '.join(changed)}."
+        elif section == "people" and action == "agent":
+            ok = f"Agent {settings.create_agent(session, form, actor=principal).name} created."
+        elif section == "people" and action == "team":
+            ok = f"Team {settings.create_team(session, form, actor=principal).name} created."
+        elif section == "canned" and action == "create":
+            name = settings.create_canned(session, form, actor=principal).name
+            ok = f"Canned response {name} created (draft)."
+        elif section == "automation" and action == "dry-run":
+            dry = settings.dry_run_rule(session, _int(form.get("rule_id")))
+            ok = f"Dry run: {dry.matched} of {dry.examined} past events would have matched; nothing changed."
+        elif section == "listening" and action == "create":
+            name = settings.create_listening_rule(session, form, actor=principal).name
+            ok = f"Listening rule {name} created."
+        else:
+            raise HTTPException(404, f"no settings action {section}/{action}")
+    except settings.SettingsError as exc:
+        session.rollback()
+        return _settings_page(request, session, section, error=str(exc), status=400)
+    return _settings_page(request, session, section, ok=ok, dry=dry)
+
+
+def _int(raw: str | None) -> int:
+    from socialdesk.web.ui.settings import SettingsError
+
+    if not raw or not raw.strip().isdigit():
+        raise SettingsError("a numeric id is required")
+    return int(raw)
