@@ -167,6 +167,9 @@ def _mount_optional() -> None:
     from socialdesk.outbox.cli import outbox_app
 
     app.add_typer(outbox_app, name="outbox")
+    from socialdesk.analytics.cli import report_app
+
+    app.add_typer(report_app, name="report")
     from socialdesk.routing.cli import agent_app, sla_app, team_app
 
     app.add_typer(agent_app, name="agent")

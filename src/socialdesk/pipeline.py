@@ -94,5 +94,5 @@ def process_message(session: Session, message_id: int) -> dict[str, Any] | None:
         "conversation_id": message.conversation_id,
         "platform": message.platform,
         "direction": message.direction,
-        "kind": message.kind,
+        "message_kind": message.kind,
     }

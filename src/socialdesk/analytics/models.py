@@ -125,7 +125,7 @@ class CsatSurvey(Timestamped, Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), default=None)
     # "sent" (handed to the outbox), "recorded" (ready, no outbox to send it), "skipped", "answered".
     status: Mapped[str] = mapped_column(String(12))
-    skip_reason: Mapped[str] = mapped_column(String(40), default="")
+    skip_reason: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="")
     channel: Mapped[str] = mapped_column(String(8), default="")  # "private" or "public"
     text: Mapped[str] = mapped_column(Text, default="")

@@ -24,6 +24,7 @@ ROUTERS: list[str] = [
     "socialdesk.conversations.actions_views:router",
     "socialdesk.assist.templates_views:router",
     "socialdesk.outbox.views:router",
+    "socialdesk.analytics.views:router",
     "socialdesk.routing.views:router",
     "socialdesk.routing.views:sla_router",
     "socialdesk.automation.views:router",

@@ -1,0 +1,252 @@
+"""CSAT surveys: one after each resolution, on the same channel, in the customer's language.
+
+A survey is skipped (and the skip recorded, with why) when the conversation has no customer,
+the customer had a survey within the configured period, or a crisis on the conversation's
+topic pauses automation. Answers come back as a reply ("4 quick and friendly") or through
+the survey page, whose link carries a signed, expiring token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from socialdesk.analytics.models import CsatSurvey
+from socialdesk.analytics.settings import get_analytics_settings
+from socialdesk.config import get_settings
+from socialdesk.conversations.models import Conversation, ConversationEvent, Message
+from socialdesk.customers.models import Customer
+from socialdesk.db.base import utcnow
+
+TEMPLATES_FILE = Path(__file__).parent / "data" / "survey_templates.json"
+SALT = "socialdesk.csat"
+# "4", "4/5", "4 stars", "Rating: 4 - great", "⭐⭐⭐⭐ thanks": a rating first, then the comment.
+_RATING = re.compile(
+    r"^\s*(?:(?:rating|note|bewertung|nota|voto|cijfer)\s*[:=]?\s*)?([1-5])"
+    r"(?:\s*(?:/|von|sur|de|di|out of)\s*5)?(?:\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|estrelas?))?"
+    r"(?![\d.,]\d)(?:\s*[-–—:,.!)]+)?\s*(?P<comment>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_STARS = re.compile(r"^\s*([⭐★]{1,5})\s*[-–—:,.!]*\s*(?P<comment>.*)$", re.DOTALL)
+
+
+class SurveyError(ValueError):
+    """A survey link or answer that cannot be accepted; ``status`` is the HTTP status to show."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@lru_cache
+def templates() -> dict[str, dict[str, str]]:
+    data = json.loads(TEMPLATES_FILE.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def language_for(conversation: Conversation, customer: Customer | None) -> str:
+    """The conversation's language, else the customer's locale, when we have texts for it; else English."""
+    for candidate in (conversation.language, (customer.locale if customer else "") or ""):
+        code = candidate.split("-")[0].split("_")[0].lower()
+        if code in templates():
+            return code
+    return "en"
+
+
+def texts_for(language: str) -> dict[str, str]:
+    return {**templates()["en"], **templates().get(language, {})}
+
+
+def _signer() -> TimestampSigner:
+    return TimestampSigner(get_settings().secret_key, salt=SALT)
+
+
+def token_for(survey: CsatSurvey) -> str:
+    return _signer().sign(str(survey.id)).decode()
+
+
+def link_for(survey: CsatSurvey) -> str:
+    return f"{get_settings().base_url.rstrip('/')}/survey/{token_for(survey)}"
+
+
+def survey_from_token(session: Session, token: str) -> CsatSurvey:
+    """The survey a link is for; forged, tampered or expired links are refused."""
+    max_age = get_analytics_settings().csat_answer_days * 86400
+    try:
+        raw = _signer().unsign(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise SurveyError("this survey link has expired", 410) from exc
+    except BadSignature as exc:
+        raise SurveyError("this survey link is not valid", 400) from exc
+    survey = session.get(CsatSurvey, int(raw)) if raw.isdigit() else None
+    if survey is None or survey.status == "skipped":
+        raise SurveyError("this survey link is not valid", 400)
+    return survey
+
+
+def _crisis_paused(session: Session, conversation: Conversation) -> bool:
+    try:
+        from socialdesk.listening.crisis import automation_paused
+    except ImportError:  # no listening domain: never paused
+        return False
+    return bool(automation_paused(session, conversation))
+
+
+def on_resolved(
+    session: Session, conversation: Conversation, now: datetime | None = None
+) -> CsatSurvey | None:
+    """Survey the customer of a just-resolved conversation (once per conversation); returns the record."""
+    now = now or utcnow()
+    if session.scalar(select(CsatSurvey).where(CsatSurvey.conversation_id == conversation.id)) is not None:
+        return None
+    customer = session.get(Customer, conversation.customer_id) if conversation.customer_id else None
+    survey = CsatSurvey(
+        conversation_id=conversation.id, customer_id=conversation.customer_id, status="skipped"
+    )
+    session.add(survey)
+    survey.language = language_for(conversation, customer)
+    survey.channel = "private" if conversation.visibility in ("private", "mixed") else "public"
+    if customer is None:
+        survey.skip_reason = "no customer"
+    elif _crisis_paused(session, conversation):
+        survey.skip_reason = "crisis: automation paused on this topic"
+    elif _recently_surveyed(session, customer.id, now):
+        days = get_analytics_settings().csat_period_days
+        survey.skip_reason = f"customer already surveyed in the last {days} days"
+    else:
+        session.flush()  # the id signs the link
+        text = texts_for(survey.language)[survey.channel].format(link=link_for(survey))
+        survey.text, survey.sent_at, survey.status = text, now, "recorded"
+        _send(session, conversation, survey, now)
+    session.flush()
+    return survey
+
+
+def _recently_surveyed(session: Session, customer_id: int, now: datetime) -> bool:
+    since = now - timedelta(days=get_analytics_settings().csat_period_days)
+    return (
+        session.scalar(
+            select(CsatSurvey.id)
+            .where(CsatSurvey.customer_id == customer_id, CsatSurvey.sent_at >= since)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _send(session: Session, conversation: Conversation, survey: CsatSurvey, now: datetime) -> None:
+    """Hand the survey to the outbox; without one (or when it refuses) it stays recorded for sending."""
+    try:
+        from socialdesk.outbox.service import ReplyError, queue_reply
+    except ImportError:
+        return
+    try:
+        with session.begin_nested():
+            queue_reply(
+                session,
+                conversation,
+                survey.text,
+                actor=None,
+                public=survey.channel == "public",
+                automatic=True,
+                now=now,
+            )
+    except ReplyError as exc:
+        survey.skip_reason = f"not sent: {exc}"[:200]
+        return
+    survey.status = "sent"
+
+
+def dispatch(session: Session, now: datetime | None = None) -> list[CsatSurvey]:
+    """Survey every recently resolved conversation that has no survey yet (run by the scheduler loop)."""
+    now = now or utcnow()
+    since = now - timedelta(hours=get_analytics_settings().csat_lookback_hours)
+    rows = session.scalars(
+        select(Conversation)
+        .outerjoin(CsatSurvey, CsatSurvey.conversation_id == Conversation.id)
+        .where(Conversation.status == "resolved", Conversation.resolved_at >= since, CsatSurvey.id.is_(None))
+        .order_by(Conversation.resolved_at, Conversation.id)
+    ).all()
+    return [s for c in rows if (s := on_resolved(session, c, now)) is not None]
+
+
+def parse_answer(text: str) -> tuple[int, str] | None:
+    """(rating, comment) from a customer's reply, or None when the reply is not a rating."""
+    m = _STARS.match(text or "")
+    if m:
+        return len(m.group(1)), m.group("comment").strip()
+    m = _RATING.match(text or "")
+    if m:
+        return int(m.group(1)), m.group("comment").strip()
+    return None
+
+
+def answer(
+    session: Session,
+    survey: CsatSurvey,
+    rating: Any,
+    comment: str = "",
+    *,
+    via: str,
+    at: datetime | None = None,
+    message_id: int | None = None,
+) -> CsatSurvey:
+    """Record an answer; a survey is answered once, with a rating from 1 to 5."""
+    try:
+        value = int(rating)
+    except (TypeError, ValueError) as exc:
+        raise SurveyError("the rating must be a whole number from 1 to 5", 422) from exc
+    if not 1 <= value <= 5:
+        raise SurveyError("the rating must be a whole number from 1 to 5", 422)
+    if survey.status == "skipped" or survey.sent_at is None:
+        raise SurveyError("this survey was never sent", 400)
+    if survey.rating is not None:
+        raise SurveyError("this survey has already been answered", 409)
+    at = at or utcnow()
+    survey.rating, survey.comment = value, (comment or "").strip()[:2000]
+    survey.answered_at, survey.answered_via, survey.answer_message_id = at, via, message_id
+    survey.status = "answered"
+    session.add(
+        ConversationEvent(
+            conversation_id=survey.conversation_id,
+            kind="csat_answered",
+            at=at,
+            data={"rating": value, "via": via},
+        )
+    )
+    session.flush()
+    return survey
+
+
+def answer_from_reply(session: Session, message: Message) -> CsatSurvey | None:
+    """Pipeline step: a customer's reply that rates an open survey answers it."""
+    if message.direction != "inbound" or message.customer_id is None:
+        return None
+    window = timedelta(days=get_analytics_settings().csat_answer_days)
+    survey = session.scalar(
+        select(CsatSurvey)
+        .where(
+            CsatSurvey.customer_id == message.customer_id,
+            CsatSurvey.status.in_(("sent", "recorded")),
+            CsatSurvey.sent_at <= message.sent_at,
+            CsatSurvey.sent_at >= message.sent_at - window,
+        )
+        .order_by(CsatSurvey.sent_at.desc())
+        .limit(1)
+    )
+    if survey is None:
+        return None
+    parsed = parse_answer(message.text)
+    if parsed is None:
+        return None
+    return answer(
+        session, survey, parsed[0], parsed[1], via="reply", at=message.sent_at, message_id=message.id
+    )
