@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, meta
+from jinja2 import TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
@@ -86,6 +86,11 @@ def check_source(source: str, locale: str = "") -> None:
         parsed = _env.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template body{where} line {exc.lineno}: {exc.message}") from exc
+    for node in parsed.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
+        if isinstance(name, str) and name.startswith("_"):
+            # The sandbox would refuse it anyway; saying so at save time is clearer.
+            raise TemplateError(f"template body{where} reads the private attribute {name!r}; not allowed")
     unknown = meta.find_undeclared_variables(parsed) - VARIABLES
     if unknown:
         raise TemplateError(
