@@ -209,7 +209,14 @@ def release_conversations(session: Session, agent: Agent, *, actor: Principal | 
     ).all()
     # The system re-routes (an agent going offline may not assign to colleagues itself).
     for conversation in rows:
-        assign(session, conversation, agent_id=None, team_id=conversation.team_id, actor=None, reason="agent_offline")
+        assign(
+            session,
+            conversation,
+            agent_id=None,
+            team_id=conversation.team_id,
+            actor=None,
+            reason="agent_offline",
+        )
         route(session, conversation, actor=None)
     return len(rows)
 
