@@ -96,14 +96,21 @@ def _bucket(h: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Features:
-    """Per group a CSR matrix (docs x N_FEATURES); duplicates are summed by the products."""
+    """Per group the (doc, column, value) triples in document order; duplicates add up."""
 
-    groups: dict[str, sparse.csr_matrix]
+    groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     n_docs: int
+
+    def csr(self, group: str) -> sparse.csr_matrix:
+        doc, cols, vals = self.groups[group]
+        indptr = np.zeros(self.n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc, minlength=self.n_docs), out=indptr[1:])
+        return sparse.csr_matrix((vals, cols, indptr), shape=(self.n_docs, N_FEATURES))
 
     def combined(self) -> sparse.csr_matrix:
         total = None
-        for m in self.groups.values():
+        for g in self.groups:
+            m = self.csr(g)
             total = m if total is None else total + m
         assert total is not None
         total.sum_duplicates()
@@ -111,22 +118,30 @@ class Features:
 
     def dot(self, weights: np.ndarray) -> np.ndarray:
         out = np.zeros((self.n_docs, weights.shape[1]), dtype=np.float32)
-        for m in self.groups.values():
-            out += m @ weights
+        for g, (doc, cols, vals) in self.groups.items():
+            if self.n_docs <= 4:
+                # A few messages: a gather is much cheaper than building a sparse matrix.
+                contrib = weights[cols] * vals[:, None]
+                if self.n_docs == 1:
+                    out[0] += contrib.sum(axis=0)
+                else:
+                    np.add.at(out, doc, contrib)
+            else:
+                out += self.csr(g) @ weights
         return out
 
 
-def _csr(doc: np.ndarray, cols: np.ndarray, n_docs: int) -> sparse.csr_matrix:
+Triple = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _csr(doc: np.ndarray, cols: np.ndarray, n_docs: int) -> Triple:
     counts = np.bincount(doc, minlength=n_docs)
     # Each group is scaled to unit L2 norm for its raw n-gram list (1/sqrt(count)), so long
     # and short messages weigh alike; the same value is used at training and run time.
     scale = np.zeros(n_docs, dtype=np.float32)
     nz = counts > 0
     scale[nz] = 1.0 / np.sqrt(counts[nz])
-    data = scale[doc]
-    indptr = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return sparse.csr_matrix((data, cols, indptr), shape=(n_docs, N_FEATURES))
+    return doc, cols, scale[doc]
 
 
 @dataclass
