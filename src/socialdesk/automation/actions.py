@@ -196,18 +196,15 @@ def automation_paused(session: Session, conversation: Conversation) -> bool:
 def _send_template(
     session: Session, conversation: Conversation, template_id: int, *, actor: Principal
 ) -> str:
-    from socialdesk.assist.templates import render_for, usable_template
-
     if automation_paused(session, conversation):
         raise Skipped("automatic replies are paused by crisis mode")
     if conversation.status == "closed":
         raise Skipped("conversation is closed")
-    template = usable_template(session, template_id, conversation=conversation, automatic=True)
-    text, locale = render_for(session, template, conversation, actor=actor)
     from socialdesk.outbox.service import queue_reply
 
-    message = queue_reply(session, conversation, text, actor=actor, template_id=template.id)
-    return f"queued reply {message.id} from template {template.id} ({locale})"
+    # The outbox renders the template for this customer and refuses unapproved ones (automatic).
+    message = queue_reply(session, conversation, "", actor=actor, template_id=template_id, automatic=True)
+    return f"queued reply {message.id} from template {template_id}"
 
 
 def _post_webhook(url: str, conversation: Conversation, *, event: str, rule_id: int) -> str:
