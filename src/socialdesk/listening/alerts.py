@@ -96,9 +96,6 @@ def _raise(
     session.add(alert)
     session.flush()
     _schedule_delivery(session, alert)
-    from socialdesk.live import publish
-
-    publish("listening.alert", alert_id=alert.id, kind=kind, title=title)
     return alert, True
 
 
@@ -434,14 +431,19 @@ def deliver(session: Session, alert: Alert) -> dict[str, Any]:
 
 
 def _schedule_delivery(session: Session, alert: Alert) -> None:
+    """After the commit (never before: a rolled-back alert must not be announced): live update, delivery."""
     pending: list[int] = session.info.setdefault("listening_deliver", [])
-    if not pending and BACKGROUND_DELIVERY:
+    if not pending:
         event.listen(session, "after_commit", _after_commit, once=True)
     pending.append(alert.id)
 
 
 def _after_commit(session: Session) -> None:
+    from socialdesk.live import publish
+
     ids = list(dict.fromkeys(session.info.pop("listening_deliver", [])))
+    for alert_id in ids:
+        publish("listening.alert", alert_id=alert_id)
     if ids and BACKGROUND_DELIVERY:
         threading.Thread(target=deliver_ids, args=(ids,), name="alert-delivery", daemon=True).start()
 

@@ -146,7 +146,8 @@ def render(node: Node) -> str:
     if isinstance(node, Field):
         return f"{node.name}:{node.value}"
     if isinstance(node, Not):
-        return f"NOT {render(node.operand)}"
+        inner = render(node.operand)
+        return f"NOT ({inner})" if isinstance(node.operand, Near) else f"NOT {inner}"
     if isinstance(node, Near):
         return f"{render(node.left)} NEAR/{node.distance} {render(node.right)}"
     joiner = " AND " if isinstance(node, And) else " OR "
