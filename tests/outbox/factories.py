@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from socialdesk.auth.service import Principal, create_token
 from socialdesk.brands.models import SocialAccount
 from socialdesk.conversations.models import Conversation, Message
+from socialdesk.db.base import utcnow
 from socialdesk.ingest.service import Ingestor, IngestReport
 from socialdesk.routing.models import Agent
 from tests import factories
@@ -37,13 +38,14 @@ def conversation(
     account: SocialAccount | None = None,
     public: bool = True,
     text: str = "my order never arrived",
-    at: datetime = T0,
+    at: datetime | None = None,
     author_id: str | None = None,
     author_name: str | None = None,
     language: str = "",
     api_base_url: str = "",
 ) -> Conversation:
     account = account or factories.account(session, platform, api_base_url=api_base_url, access_token="tok")
+    at = at or utcnow() - timedelta(minutes=5)  # recent, so messaging windows are open
     ext = f"{platform}-{next(_n)}"
     item = factories.inbound(
         ext, platform=platform, text=text, sent_at=at, is_public=public, author_id=author_id or f"u{next(_n)}"
@@ -59,7 +61,9 @@ def conversation(
     return conv
 
 
-def agent(session: Session, name: str = "Anna Berg", *, role: str = "agent", email: str | None = None) -> Agent:
+def agent(
+    session: Session, name: str = "Anna Berg", *, role: str = "agent", email: str | None = None
+) -> Agent:
     a = Agent(
         name=name,
         email=email or f"{name.split()[0].lower()}{next(_n)}@desk.example",

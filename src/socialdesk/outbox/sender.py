@@ -105,6 +105,8 @@ class Sender:
         base_delay: timedelta = BACKOFF_BASE,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
+        import socialdesk.db.models  # noqa: F401  (every mapper, for a sender running on its own)
+
         if sessions is None:
             from socialdesk.db.engine import get_sessionmaker
 
