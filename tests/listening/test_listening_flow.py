@@ -29,7 +29,9 @@ def test_a_message_is_stored_as_a_mention_with_every_rule_it_matched(session):
     acct = factories.account(session, handle="AcmeCare")
     brand = acct.brand
     shipping = service.create_rule(session, brand=brand.slug, name="shipping", query="deliver* OR shipping")
-    product = service.create_rule(session, brand=brand.slug, name="phone", kind="product", query='"acme phone"')
+    product = service.create_rule(
+        session, brand=brand.slug, name="phone", kind="product", query='"acme phone"'
+    )
     service.create_rule(session, brand=brand.slug, name="rival", kind="competitor", query="globex")
     msg = message(session, acct, "My ACME phone delivery is late", NOW, mention=True)
     other = message(session, acct, "pineapples are great", NOW)
@@ -108,7 +110,9 @@ def test_negative_messages_no_rule_names_surface_as_an_emerging_issue(session):
     service.create_rule(session, brand=acct.brand.slug, name="shipping", query="shipping")
     texts = ["my mascara tube is leaky", "leaky mascara tube, ruined bag", "Leaky mascara tube again?!"]
     for i in range(12):
-        message(session, acct, texts[i % 3], NOW + timedelta(minutes=3 * i), sentiment="negative", author=f"c{i}")
+        message(
+            session, acct, texts[i % 3], NOW + timedelta(minutes=3 * i), sentiment="negative", author=f"c{i}"
+        )
     found = session.scalars(select(Alert).where(Alert.kind == "emerging")).all()
     assert len(found) == 1
     assert "mascara tube" in found[0].data["label"] and found[0].title.startswith("Emerging issue")
@@ -123,21 +127,31 @@ def test_crisis_routes_matching_open_conversations_pauses_automation_and_keeps_a
     calm = message(session, acct, "where is my order", NOW - timedelta(hours=1))
     with pytest.raises(crisis.CrisisError, match="invalid query"):
         crisis.declare(session, name="x", actor="sup", query="fire AND (")
-    c = crisis.declare(session, name="Charger fires", actor="sup", query="fire OR burn* OR smoke", now=NOW - timedelta(minutes=30),
-                       holding_statement="We are investigating reports about chargers. Please unplug yours.")
+    c = crisis.declare(
+        session,
+        name="Charger fires",
+        actor="sup",
+        query="fire OR burn* OR smoke",
+        now=NOW - timedelta(minutes=30),
+        holding_statement="We are investigating reports about chargers. Please unplug yours.",
+    )
     conv = session.get(Conversation, burnt.conversation_id)
     assert "crisis" in conv.labels and conv.team_id == team.id
     assert crisis.automation_paused(session, conv)
     assert not crisis.automation_paused(session, session.get(Conversation, calm.conversation_id))
     assert crisis.holding_statement(session, conv.id)["holding_statement"].startswith("We are investigating")
-    assert session.scalar(select(ConversationEvent).where(ConversationEvent.kind == "crisis.routed")) is not None
+    assert (
+        session.scalar(select(ConversationEvent).where(ConversationEvent.kind == "crisis.routed")) is not None
+    )
     # new matching messages after the declaration are routed by the pipeline step
     later = message(session, acct, "smoke coming out of the charger", NOW, sentiment="negative")
     assert session.get(Conversation, later.conversation_id).team_id == team.id
     crisis.record_action(session, c.id, "Posted statement on X", "sup")
     tl = crisis.timeline(session, c.id, bucket_minutes=60)
     assert sum(b["messages"] for b in tl["volume"]) == 1 and tl["volume"][0]["negative"] == 1
-    assert [e["kind"] for e in tl["events"]][:1] == ["declared"] and "action" in [e["kind"] for e in tl["events"]]
+    assert [e["kind"] for e in tl["events"]][:1] == ["declared"] and "action" in [
+        e["kind"] for e in tl["events"]
+    ]
     closed = crisis.close(session, c.id, "Supplier recall; statement posted.", "sup")
     assert closed.summary["conversations_routed"] == 2 and closed.summary["messages"] == 1
     assert not crisis.automation_paused(session, conv)

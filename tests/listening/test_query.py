@@ -44,8 +44,14 @@ def test_matching_semantics(query, text, expected):
 
 
 def test_field_filters_read_triage_and_metadata_and_missing_triage_never_matches():
-    meta = dict(lang="de", platform="instagram", author="@Kunde1", country="DE", sentiment="negative",
-                issue="order_status_shipping")
+    meta = dict(
+        lang="de",
+        platform="instagram",
+        author="@Kunde1",
+        country="DE",
+        sentiment="negative",
+        issue="order_status_shipping",
+    )
     assert matches("lang:de platform:instagram author:@kunde1 country:DE", "hallo", **meta)
     assert matches("sentiment:negative issue:shipping", "hallo", **meta)
     assert not matches("lang:fr", "hallo", **meta)
@@ -87,7 +93,13 @@ def test_operator_precedence_not_near_and_or():
 
 def test_tokens_for_hashtags_handles_cjk_and_emoji():
     assert tokenize("Ärger mit #Lieferung, @DHL_Paket! 東京🔥") == [
-        "arger", "mit", "#lieferung", "@dhl_paket", "東", "京", "🔥"
+        "arger",
+        "mit",
+        "#lieferung",
+        "@dhl_paket",
+        "東",
+        "京",
+        "🔥",
     ]
 
 
@@ -104,7 +116,9 @@ WORDS = ["apple", "pineapple", "apples", "café", "cafe", "order", "late", "refu
 TEXT_TOKENS = [*WORDS, "#apple", "#order", "@acme", "Apple", "CAFÉ", "the", "and", ",", "!"]
 
 terms = st.one_of(
-    st.lists(st.sampled_from(WORDS[:8]), min_size=1, max_size=2).map(lambda ws: Term(tuple(tokenize(" ".join(ws))))),
+    st.lists(st.sampled_from(WORDS[:8]), min_size=1, max_size=2).map(
+        lambda ws: Term(tuple(tokenize(" ".join(ws))))
+    ),
     st.sampled_from(["app", "ca", "ord", "re"]).map(lambda s: Term((s,), prefix=True)),
     st.sampled_from(["#apple", "#order", "@acme"]).map(lambda s: Term((s,))),
     st.sampled_from(["东", "京", "🔥"]).map(lambda s: Term((s,))),
@@ -125,8 +139,12 @@ queries = st.recursive(
 )
 texts = st.lists(st.sampled_from(TEXT_TOKENS), max_size=14).map(" ".join)
 metas = st.fixed_dictionaries(
-    {}, optional={"lang": st.sampled_from(["en", "de"]), "sentiment": st.sampled_from(["negative", "positive"]),
-                  "issue": st.sampled_from(["order_status_shipping", "refund_billing"])}
+    {},
+    optional={
+        "lang": st.sampled_from(["en", "de"]),
+        "sentiment": st.sampled_from(["negative", "positive"]),
+        "issue": st.sampled_from(["order_status_shipping", "refund_billing"]),
+    },
 )
 
 

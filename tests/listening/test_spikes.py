@@ -8,7 +8,9 @@ from socialdesk.listening.spikes import MemoryCounts, SpikeConfig, assess, asses
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
 
-def history(days: int, per_minute_by_hour, series: str = "rule:1", store: MemoryCounts | None = None) -> MemoryCounts:
+def history(
+    days: int, per_minute_by_hour, series: str = "rule:1", store: MemoryCounts | None = None
+) -> MemoryCounts:
     """A day/night pattern: `per_minute_by_hour(h)` messages each minute of hour h, every day."""
     store = store or MemoryCounts()
     for minute in range(days * 24 * 60):
@@ -84,7 +86,10 @@ def test_poisson_tail_is_exact_in_the_far_tail():
 
 def test_key_phrases_skip_stop_words_links_and_handles():
     assert key_phrases("@Brand my new mascara tube is leaky!! https://t.co/x #fail") == [
-        "new mascara", "mascara tube", "tube leaky", "#fail"
+        "new mascara",
+        "mascara tube",
+        "tube leaky",
+        "#fail",
     ]
 
 
@@ -95,7 +100,11 @@ def test_an_emerging_issue_gets_a_readable_label_from_its_chained_phrases():
     for i in range(300):
         at = T0 + timedelta(minutes=33 * i)
         store.add(i, f"u{i % 50}", at, key_phrases(background[i % 3]))
-    texts = ["the leaky mascara tube ruined my bag", "leaky mascara tube everywhere", "why is my leaky mascara tube"]
+    texts = [
+        "the leaky mascara tube ruined my bag",
+        "leaky mascara tube everywhere",
+        "why is my leaky mascara tube",
+    ]
     for j in range(10):
         at = now - timedelta(minutes=50 - 5 * j)
         store.add(1000 + j, f"c{j}", at, key_phrases(texts[j % 3]))
