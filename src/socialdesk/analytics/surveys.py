@@ -29,10 +29,12 @@ from socialdesk.db.base import utcnow
 TEMPLATES_FILE = Path(__file__).parent / "data" / "survey_templates.json"
 SALT = "socialdesk.csat"
 # "4", "4/5", "4 stars", "Rating: 4 - great", "⭐⭐⭐⭐ thanks": a rating first, then the comment.
+# A comment must be set off ("4 - great", "4/5 great"): "2 items are missing" is no rating.
 _RATING = re.compile(
-    r"^\s*(?:(?:rating|note|bewertung|nota|voto|cijfer)\s*[:=]?\s*)?([1-5])"
-    r"(?:\s*(?:/|von|sur|de|di|out of)\s*5)?(?:\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|estrelas?))?"
-    r"(?![\d.,]\d)(?:\s*[-–—:,.!)]+)?\s*(?P<comment>.*)$",
+    r"^\s*(?P<prefix>(?:rating|note|bewertung|nota|voto|cijfer)\s*[:=]?\s*)?([1-5])"
+    r"(?P<suffix>\s*(?:/|von|sur|de|di|out of)\s*5)?"
+    r"(?P<unit>\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|estrelas?))?"
+    r"(?!\d)(?![.,]\d)(?P<sep>\s*[-–—:,.!)]+)?\s*(?P<comment>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 _STARS = re.compile(r"^\s*([⭐★]{1,5})\s*[-–—:,.!]*\s*(?P<comment>.*)$", re.DOTALL)
@@ -184,9 +186,12 @@ def parse_answer(text: str) -> tuple[int, str] | None:
     if m:
         return len(m.group(1)), m.group("comment").strip()
     m = _RATING.match(text or "")
-    if m:
-        return int(m.group(1)), m.group("comment").strip()
-    return None
+    if m is None:
+        return None
+    comment = m.group("comment").strip()
+    if comment and not any(m.group(g) for g in ("prefix", "suffix", "unit", "sep")):
+        return None
+    return int(m.group(2)), comment
 
 
 def answer(
