@@ -343,8 +343,8 @@ def http_call(base_url: str, token: str) -> tuple[Callable[[dict[str, Any]], int
 def serve(url: str) -> tuple[str, Any]:
     import uvicorn
 
-    from socialdesk.web.app import create_app
     from socialdesk.platforms.fake_server import free_port
+    from socialdesk.web.app import create_app
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
