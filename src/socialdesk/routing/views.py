@@ -216,7 +216,7 @@ def team_queue(
     ]
 
 
-@router.get("/queue", response_model=list[QueueItem])
+@router.get("/routing/queue", response_model=list[QueueItem])
 def unteamed_queue(
     session: DbSession,
     principal: CurrentPrincipal,
