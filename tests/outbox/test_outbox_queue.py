@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from socialdesk.assist import templates
-from socialdesk.conversations.models import Message
+from socialdesk.conversations.models import ConversationEvent, Message
 from socialdesk.db.base import utcnow
 from socialdesk.outbox import service
 from socialdesk.outbox.models import OutboxItem
 from socialdesk.platforms.fake_server import RunningFakeServer, running_fake_server
 from socialdesk.platforms.x import CONNECTOR as X
+from tests import factories
 from tests.outbox import factories as f
 
 
@@ -155,3 +156,19 @@ def test_reply_api_queues_and_explains_limits(session, client):
     session.expire_all()
     message = session.get(Message, ok.json()["message"]["id"])
     assert message.sent_by_agent_id == anna.id
+
+
+def test_handoff_links_the_customers_open_private_conversation_on_the_same_account(session):
+    account = factories.account(session, "x")
+    dm = f.conversation(session, account=account, public=False, author_id="77")
+    public = f.conversation(session, account=account, public=True, author_id="77")
+    assert dm.customer_id == public.customer_id and dm.id != public.id
+    service.handoff(session, public, actor=None, private_text="Here is the DM")
+    event = session.scalars(select(ConversationEvent).where(ConversationEvent.kind == "handoff")).one()
+    assert event.conversation_id == public.id
+    assert event.data["linked_conversation_id"] == dm.id
+    linked = session.scalars(
+        select(ConversationEvent).where(ConversationEvent.kind == "handoff_linked")
+    ).one()
+    assert linked.conversation_id == dm.id and linked.data["from_conversation_id"] == public.id
+    assert public.visibility == "mixed"
