@@ -22,6 +22,19 @@ _pg_template_ready: set[str] = set()
 _pg_counter = itertools.count()
 
 
+def create_schema(engine) -> None:
+    """The models' schema, stamped as migrated so `db upgrade` (the CLI does it) is a no-op."""
+    from alembic import command
+
+    from socialdesk.db.migrate import alembic_config
+
+    Base.metadata.create_all(engine)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "heads")
+
+
 def _postgres_database(server_url: str) -> str:
     """A fresh database cloned from a template that already has the schema."""
     admin = create_engine(
@@ -33,7 +46,7 @@ def _postgres_database(server_url: str) -> str:
             conn.execute(text("DROP DATABASE IF EXISTS socialdesk_template"))
             conn.execute(text("CREATE DATABASE socialdesk_template"))
             engine = make_engine(f"{base}/socialdesk_template")
-            Base.metadata.create_all(engine)
+            create_schema(engine)
             engine.dispose()
             _pg_template_ready.add(server_url)
         name = f"t_{os.getpid()}_{next(_pg_counter)}"
@@ -46,7 +59,7 @@ def _postgres_database(server_url: str) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'socialdesk.db'}"
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    create_schema(engine)
     engine.dispose()
     return url
 
