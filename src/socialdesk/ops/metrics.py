@@ -28,6 +28,7 @@ FAILURES = Counter(
     "Processing failures: error (the message's), transient (database down), dead_letter.",
     ["kind"],
 )
+SKIPPED = Counter("socialdesk_messages_skipped", "Redeliveries of messages already processed (or gone).")
 RECLAIMED = Counter("socialdesk_messages_reclaimed", "Entries taken over from a stalled worker.")
 SWEPT = Counter("socialdesk_messages_swept", "Stored messages the sweeper enqueued after a lost enqueue.")
 PROCESSING_SECONDS = Histogram(

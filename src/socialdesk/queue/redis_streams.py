@@ -525,6 +525,10 @@ class StreamWorker:
 def warm_up() -> None:
     """Load the triage models before taking work: a first message that takes longer than the
     claim timeout would be reclaimed (and done twice) while the models load."""
+    from socialdesk import pipeline
+
+    if pipeline.triage_step not in pipeline.STEPS:
+        return
     try:
         from socialdesk.config import get_settings
         from socialdesk.triage import TriageContext, triage
@@ -535,20 +539,25 @@ def warm_up() -> None:
 
 
 def process_one(message_id: int) -> float | None:
-    """The pipeline on one message in its own transaction, then the live update; its receive time."""
+    """The pipeline on one message in its own transaction, then the live update; its receive time.
+
+    The message row is locked first (PostgreSQL; SQLite serialises writers anyway) and a message
+    whose ``processed_at`` is already committed is skipped: every step's effects commit together
+    with ``processed_at``, so a redelivery (a reclaimed entry whose first worker did commit, or
+    two workers racing on one entry) is done exactly once in effect, whatever the steps do.
+    """
+    from socialdesk.conversations.models import Message
     from socialdesk.db.engine import session_scope
     from socialdesk.live import LiveEvent, get_broker
     from socialdesk.pipeline import process_message
 
-    received_at: float | None = None
     with session_scope() as session:
+        message = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+        if message is None or message.processed_at is not None:
+            metrics.SKIPPED.inc()
+            return None
+        received_at = message.received_at.timestamp() if message.received_at else None
         summary = process_message(session, message_id)
-        if summary is not None:
-            from socialdesk.conversations.models import Message
-
-            message = session.get(Message, message_id)
-            if message is not None and message.received_at is not None:
-                received_at = message.received_at.timestamp()
     if summary is not None:
         try:
             get_broker().publish(LiveEvent("message.created", summary))
