@@ -28,24 +28,17 @@ class Document:
     tokens: list[str]
     meta: dict[str, str] = field(default_factory=dict)
     bare: str = ""
-    starts: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, text: str, **meta: str | None) -> Document:
         tokens = tokenize(text)
-        bare_tokens = [t[1:] if t[0] in "#@" else t for t in tokens]
-        starts: dict[int, int] = {}
-        offset = 1
-        for index, tok in enumerate(bare_tokens):
-            starts[offset] = index
-            offset += len(tok) + 1
+        joined = " " + " ".join(tokens) + " "
         return cls(
             tokens=tokens,
-            meta={
-                k: normalize(v).lstrip("@") if k == "author" else normalize(v) for k, v in meta.items() if v
-            },
-            bare=" " + " ".join(bare_tokens) + " ",
-            starts=starts,
+            meta={k: normalize(v).lstrip("@") if k == "author" else normalize(v) for k, v in meta.items() if v},
+            # Tokens never contain '#' or '@' except as a leading sigil, so two C-level replaces
+            # give the sigil-free text the automaton scans.
+            bare=joined.replace("#", "").replace("@", "") if ("#" in joined or "@" in joined) else joined,
         )
 
 
@@ -108,7 +101,9 @@ class Matcher:
         self._automaton = ahocorasick.Automaton()
         for key_id, key in enumerate(self._keys):
             text = " " + " ".join(key.tokens) + ("" if key.prefix else " ")
-            self._automaton.add_word(text, (key_id, len(text)))
+            plain = tuple(t for t, sigils in key.terms if not any(sigils))
+            sigiled = tuple((t, sigils) for t, sigils in key.terms if any(sigils))
+            self._automaton.add_word(text, (len(key.tokens) - 1, len(text), plain, sigiled))
         if self._keys:
             self._automaton.make_automaton()
 
@@ -147,8 +142,15 @@ class Matcher:
             inner = self._compile(node.operand)
             return lambda hits, meta: not inner(hits, meta)
         parts = [self._compile(o) for o in node.operands]
+        # Two-operand groups (most of them) as one plain lambda: cheaper than all()/any() on a generator.
         if isinstance(node, And):
+            if len(parts) == 2:
+                a, b = parts
+                return lambda hits, meta: a(hits, meta) and b(hits, meta)
             return lambda hits, meta: all(p(hits, meta) for p in parts)
+        if len(parts) == 2:
+            a, b = parts
+            return lambda hits, meta: a(hits, meta) or b(hits, meta)
         return lambda hits, meta: any(p(hits, meta) for p in parts)
 
     def _anchors(self, node: Node) -> set[int] | None:
@@ -174,15 +176,21 @@ class Matcher:
         found: dict[int, list[Span]] = {}
         if not self._keys:
             return found
-        starts, tokens, keys = doc.starts, doc.tokens, self._keys
-        for end, (key_id, length) in self._automaton.iter(doc.bare):
-            first = starts[end - length + 2]  # the key begins with the space before its first token
-            key = keys[key_id]
-            last = first + len(key.tokens) - 1
-            for term_id, sigils in key.terms:
+        bare, tokens = doc.bare, doc.tokens
+        for end, (width, length, plain, sigiled) in self._automaton.iter(bare):
+            # The key begins with the space before its first token; the spaces before that one
+            # count the tokens before it.
+            first = bare.count(" ", 0, end - length + 1)
+            span = (first, first + width)
+            for term_id in plain:
+                if term_id in found:
+                    found[term_id].append(span)
+                else:
+                    found[term_id] = [span]
+            for term_id, sigils in sigiled:
                 if any(s and tokens[first + i][0] != s for i, s in enumerate(sigils)):
                     continue
-                found.setdefault(term_id, []).append((first, last))
+                found.setdefault(term_id, []).append(span)
         return found
 
     def match(self, doc: Document) -> list[Hashable]:
