@@ -46,3 +46,26 @@ def test_list_refuses_an_unknown_state():
     result = CliRunner().invoke(app, ["outbox", "list", "--state", "lost"])
     assert result.exit_code == 2
     assert "unknown state 'lost'" in result.output
+
+
+def test_the_background_sender_delivers_without_being_asked(session):
+    import time
+
+    from socialdesk.outbox.sender import start_background_sender
+
+    with running_fake_server() as fake:
+        conversation = f.conversation(session, platform="telegram", public=False, api_base_url=fake.base_url)
+        message = service.queue_reply(session, conversation, "Done!", actor=None)
+        session.commit()
+        stop = start_background_sender(interval=0.1)
+        try:
+            deadline = time.monotonic() + 15
+            status = "queued"
+            while status != "sent" and time.monotonic() < deadline:
+                time.sleep(0.05)
+                session.expire_all()
+                status = session.get(Message, message.id).delivery_status
+        finally:
+            stop.set()
+        assert status == "sent"
+        assert len(fake.requests) == 1

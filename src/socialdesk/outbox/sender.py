@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -326,6 +327,17 @@ def run_forever(interval: float = 2.0, *, stop: object | None = None, sender: Se
         except Exception:  # keep the loop alive across a database hiccup
             log.exception("outbox sender pass failed")
         time.sleep(interval)
+
+
+def start_background_sender(interval: float = 2.0) -> threading.Event:
+    """The embedded default's sender: a daemon thread in this process (the web app or the demo
+    can start it in their lifespan). Set the returned event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(interval,), kwargs={"stop": stop}, name="socialdesk-outbox", daemon=True
+    )
+    thread.start()
+    return stop
 
 
 def main() -> None:  # pragma: no cover - the tests run it as a subprocess
