@@ -217,7 +217,7 @@ def rows_for(session: Session, conversations: list[Conversation], now: datetime)
             handles[m.conversation_id] = (m.author_name, m.author_handle)
     agent_ids = {c.assignee_id for c in conversations if c.assignee_id}
     agents = (
-        dict(session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))).tuples().all())
+        dict(session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))).all())
         if agent_ids
         else {}
     )
@@ -276,7 +276,7 @@ def views_for(
             .where(Conversation.status.in_(ACTIVE_STATUSES), Conversation.team_id.is_not(None))
             .group_by(Conversation.team_id)
         )
-        .tuples()
+        
         .all()
     )
     for team_id, name in session.execute(team_query):
@@ -304,9 +304,9 @@ def labels_in_use(session: Session, limit: int = 20) -> list[str]:
 
 
 def filter_choices(session: Session) -> dict[str, list[tuple[str, str]]]:
-    brands = session.execute(select(Brand.slug, Brand.name).order_by(Brand.name)).tuples().all()
+    brands = session.execute(select(Brand.slug, Brand.name).order_by(Brand.name)).all()
     agents = (
-        session.execute(select(Agent.id, Agent.name).where(Agent.active).order_by(Agent.name)).tuples().all()
+        session.execute(select(Agent.id, Agent.name).where(Agent.active).order_by(Agent.name)).all()
     )
     platforms = session.scalars(
         select(SocialAccount.platform).distinct().order_by(SocialAccount.platform)
@@ -361,7 +361,7 @@ def conversation_view(session: Session, conversation_id: int) -> ConversationVie
     notes = session.scalars(
         select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id)
     ).all()
-    names = dict(session.execute(select(Agent.id, Agent.name)).tuples().all())
+    names = dict(session.execute(select(Agent.id, Agent.name)).all())
     items = [ThreadItem(at=m.sent_at, message=m) for m in conversation.messages]
     items += [
         ThreadItem(at=n.created_at, note=n, note_author=names.get(n.author_agent_id, "")) for n in notes

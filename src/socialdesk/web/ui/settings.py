@@ -71,7 +71,7 @@ def _sla(session: Session) -> dict[str, Any]:
     return {
         "policies": session.scalars(select(SlaPolicy).order_by(SlaPolicy.name)).all(),
         "calendars": session.scalars(select(BusinessCalendar).order_by(BusinessCalendar.name)).all(),
-        "brand_names": dict(session.execute(select(Brand.id, Brand.name)).tuples().all()),
+        "brand_names": dict(session.execute(select(Brand.id, Brand.name)).all()),
     }
 
 

@@ -46,7 +46,7 @@ def board(session: Session, now: datetime | None = None) -> Board:
     now = now or utcnow()
     due = sla_due_expression()
     active = Conversation.status.in_(ACTIVE_STATUSES)
-    names = dict(session.execute(select(Team.id, Team.name)).tuples().all())
+    names = dict(session.execute(select(Team.id, Team.name)).all())
     queues: dict[int | None, QueueRow] = {tid: QueueRow(tid, name) for tid, name in names.items()}
     rows = session.execute(
         select(
@@ -75,7 +75,7 @@ def board(session: Session, now: datetime | None = None) -> Board:
             .where(active, Conversation.assignee_id.is_not(None))
             .group_by(Conversation.assignee_id)
         )
-        .tuples()
+        
         .all()
     )
     agents = [

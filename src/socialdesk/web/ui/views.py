@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -98,6 +99,7 @@ def login_submit(
 ) -> Response:
     try:
         cookie, browser = login(session, email, password, user_agent=request.headers.get("user-agent", ""))
+        session.commit()  # before answering: the browser acts on the answer at once
     except LoginError as exc:
         return render(
             request,
@@ -120,6 +122,7 @@ def logout_submit(request: Request, session: DbSession) -> Response:
     session_id = getattr(request.state, "web_session_id", None)
     if session_id:
         logout(session, session_id)
+        session.commit()  # before answering: the browser acts on the answer at once
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -242,6 +245,7 @@ def reply(
     conversation = _conversation_or_404(session, conversation_id).conversation
     try:
         note = replies.send_reply(session, conversation, text, actor=principal, mode=mode)
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         session.rollback()
         return _action_result(request, session, conversation_id, error=str(exc))
@@ -256,6 +260,7 @@ def set_status(
     conversation = _conversation_or_404(session, conversation_id).conversation
     try:
         replies.change_status(session, conversation, status, actor=principal)
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         session.rollback()
         return _action_result(request, session, conversation_id, error=str(exc))
@@ -274,6 +279,7 @@ def assign(
     conversation = _conversation_or_404(session, conversation_id).conversation
     try:
         replies.assign(session, conversation, agent_id, team_id, actor=principal)
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         session.rollback()
         return _action_result(request, session, conversation_id, error=str(exc))
@@ -288,6 +294,7 @@ def note(
     conversation = _conversation_or_404(session, conversation_id).conversation
     try:
         replies.add_note(session, conversation, body, actor=principal)
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         session.rollback()
         return _action_result(request, session, conversation_id, error=str(exc))
@@ -306,6 +313,7 @@ def labels(
     conversation = _conversation_or_404(session, conversation_id).conversation
     try:
         replies.change_labels(session, conversation, add=add, remove=remove, actor=principal)
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         session.rollback()
         return _action_result(request, session, conversation_id, error=str(exc))
@@ -342,6 +350,7 @@ async def bulk(request: Request, session: DbSession) -> Response:
     ids = [int(v) for v in form.getlist("ids") if str(v).isdigit()]
     try:
         message = replies.bulk(session, principal, str(form.get("action", "")), ids, dict(form))
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         session.rollback()
         return HTMLResponse(
@@ -364,6 +373,7 @@ def save_filter(
     principal = page_for(request)
     try:
         replies.save_filter(session, principal, name, query)
+        session.commit()  # before answering: the browser acts on the answer at once
     except replies.ReplyError as exc:
         return HTMLResponse(
             f'<div class="flash-error" role="alert">{_esc(str(exc))}</div>',
@@ -391,19 +401,27 @@ async def events(request: Request) -> StreamingResponse:
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
-        subscription = get_broker().subscribe().__aiter__()
+        subscription = get_broker().subscribe()
+        # One pending read at a time, never cancelled on a keep-alive tick (that would end the
+        # subscription); cancelled only when the browser goes away.
+        pending: asyncio.Future[Any] | None = None
         try:
-            while True:
-                if await request.is_disconnected():
-                    break
-                try:
-                    event = await asyncio.wait_for(subscription.__anext__(), timeout=15)
-                except TimeoutError:
+            while not await request.is_disconnected():
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(subscription))
+                done, _ = await asyncio.wait({pending}, timeout=15)
+                if not done:
                     yield ": keep-alive\n\n"
                     continue
+                event, pending = pending.result(), None
                 yield f"event: {event.kind}\ndata: {json.dumps(event.data, default=str)}\n\n"
         finally:
-            await subscription.aclose()
+            if pending is not None and not pending.done():
+                # The read owns the generator; cancelling it runs the broker's unsubscribe.
+                pending.cancel()
+            else:
+                with contextlib.suppress(BaseException):
+                    await subscription.aclose()
 
     return StreamingResponse(
         stream(),
@@ -525,6 +543,7 @@ async def settings_action(request: Request, section: str, action: str, session: 
     except settings.SettingsError as exc:
         session.rollback()
         return _settings_page(request, session, section, error=str(exc), status=400)
+    session.commit()
     return _settings_page(request, session, section, ok=ok, dry=dry)
 
 
