@@ -259,6 +259,27 @@ def test_refresh_folds_in_new_events_only_once(session, world):
     assert response_times(session, f)["overall"]["count"] == 2
 
 
+def test_the_one_pass_report_equals_the_per_figure_queries(session, world):
+    from socialdesk.analytics import kpis
+
+    refresh(session)
+    surveys_answered(session, world)
+    f = build_filters(session, since="2026-11-01", until="2026-11-03")
+    summary, tables = kpis.report_figures(session, f, now=NOW)
+    assert summary == kpis.summary(session, f, now=NOW)
+    for dim in kpis.REPORT_DIMS:
+        assert tables[dim] == kpis.breakdown(session, f, dim), dim
+    assert summary["volume"]["conversations"] == 3 and len(tables["country"]) == 2
+
+
+def surveys_answered(session, world):
+    from socialdesk.analytics import surveys
+
+    for conv, rating in ((world["c1"], 5), (world["c2"], 2)):
+        survey = surveys.on_resolved(session, session.merge(conv), at("14:00"))
+        surveys.answer(session, survey, rating, via="page", at=at("15:00"))
+
+
 @pytest.fixture
 def db_url(any_db_url: str) -> str:
     """Every test here runs on SQLite and on PostgreSQL (time keys, upserts, percentiles)."""

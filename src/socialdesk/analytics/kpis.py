@@ -397,25 +397,28 @@ def backlog(
     )
 
     def summarise(items: list[tuple[datetime, datetime | None, str]]) -> dict[str, Any]:
-        ages = [(now - first).total_seconds() for first, _, _ in items]
-        waits = [(now - w).total_seconds() for _, w, _ in items if w is not None]
-        by_status = {s: sum(1 for _, _, st in items if st == s) for s in ACTIVE}
-        age = duration_stats(ages)
-        wait = duration_stats(waits)
-        return {
-            "count": len(items),
-            "by_status": by_status,
-            "age_mean_seconds": age["mean_seconds"],
-            "age_median_seconds": age["median_seconds"],
-            "age_p90_seconds": age["p90_seconds"],
-            "age_max_seconds": age["max_seconds"],
-            "waiting_on_us": wait["count"],
-            "waiting_median_seconds": wait["median_seconds"],
-            "age_buckets": buckets(ages),
-        }
+        return _backlog_summary(items, now)
 
     rows = ((r[0], (r[1], r[2], r[3])) for r in session.execute(stmt))
     return {"metric": "backlog", "as_of": now.isoformat(), **_grouped(session, group_by, rows, summarise)}
+
+
+def _backlog_summary(items: list[tuple[datetime, datetime | None, str]], now: datetime) -> dict[str, Any]:
+    ages = [(now - first).total_seconds() for first, _, _ in items]
+    waits = [(now - w).total_seconds() for _, w, _ in items if w is not None]
+    age = duration_stats(ages)
+    wait = duration_stats(waits)
+    return {
+        "count": len(items),
+        "by_status": {s: sum(1 for _, _, st in items if st == s) for s in ACTIVE},
+        "age_mean_seconds": age["mean_seconds"],
+        "age_median_seconds": age["median_seconds"],
+        "age_p90_seconds": age["p90_seconds"],
+        "age_max_seconds": age["max_seconds"],
+        "waiting_on_us": wait["count"],
+        "waiting_median_seconds": wait["median_seconds"],
+        "age_buckets": buckets(ages),
+    }
 
 
 def volume(session: Session, f: Filters, group_by: str | None = None) -> dict[str, Any]:
@@ -678,3 +681,263 @@ def breakdown(session: Session, f: Filters, group_by: str) -> list[dict[str, Any
         {"key": r["key"], "label": r["label"], **{c: r.get(c) for c in columns}}
         for r in sorted(rows.values(), key=lambda r: r["key"])
     ]
+
+
+# --- the report in one pass ---------------------------------------------------------------
+#
+# summary() + breakdown() ask the database once per figure and per grouping. The report
+# needs the headline and four breakdowns, so here each figure is read once with every
+# grouping column attached, and grouped in Python: the same numbers in a fraction of the scans.
+
+REPORT_DIMS = ("platform", "agent", "language", "country")
+
+
+def _dims(agent_column) -> list:
+    return [Conversation.platform, agent_column, Conversation.language, func.coalesce(Customer.country, "")]
+
+
+def _by_dim(rows: list, dims: tuple[str, ...], n_values: int) -> dict[str | None, dict[Any, list]]:
+    """{None: {"all": [values]}, dim: {key: [values]}} from rows of (dims..., values...)."""
+    out: dict[str | None, dict[Any, list]] = {None: {"all": []}, **{d: defaultdict(list) for d in dims}}
+    for row in rows:
+        value = row[len(REPORT_DIMS)] if n_values == 1 else tuple(row[len(REPORT_DIMS) :])
+        out[None]["all"].append(value)
+        for d in dims:
+            out[d][row[REPORT_DIMS.index(d)]].append(value)
+    return out
+
+
+def report_figures(
+    session: Session, f: Filters, dims: tuple[str, ...] = REPORT_DIMS, now: datetime | None = None
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """(summary, {dim: breakdown rows}) equal to summary(f) and breakdown(f, dim) for each dim."""
+    now = now or utcnow()
+    conv_agent = Conversation.assignee_id
+
+    def scoped(stmt: Select, at, agent) -> Select:
+        return _scoped(stmt, f, at, agent, True)
+
+    # Response times: first and next in one read.
+    value = ResponseInterval.business_seconds if f.business_hours else ResponseInterval.seconds
+    rows = session.execute(
+        scoped(
+            select(*_dims(ResponseInterval.agent_id), ResponseInterval.kind, value)
+            .select_from(ResponseInterval)
+            .join(Conversation, Conversation.id == ResponseInterval.conversation_id),
+            ResponseInterval.stopped_at,
+            ResponseInterval.agent_id,
+        )
+    ).all()
+    first = _by_dim([r[:4] + (r[5],) for r in rows if r[4] == "first"], dims, 1)
+    nxt = _by_dim([r[:4] + (r[5],) for r in rows if r[4] == "next"], dims, 1)
+    value = ResolutionCycle.business_seconds if f.business_hours else ResolutionCycle.seconds
+    resolutions = _by_dim(
+        session.execute(
+            scoped(
+                select(
+                    *_dims(ResolutionCycle.agent_id),
+                    value,
+                    ResolutionCycle.cycle,
+                    ResolutionCycle.gross_seconds,
+                )
+                .select_from(ResolutionCycle)
+                .join(Conversation, Conversation.id == ResolutionCycle.conversation_id),
+                ResolutionCycle.resolved_at,
+                ResolutionCycle.agent_id,
+            )
+        ).all(),
+        dims,
+        3,
+    )
+    # SLA: one read of the facts decided in range for any target, split per target here.
+    ranges = []
+    for _, at in SLA_TARGETS.values():
+        cond = [at.is_not(None)]
+        if f.since is not None:
+            cond.append(at >= f.since)
+        if f.until is not None:
+            cond.append(at < f.until)
+        ranges.append(and_(*cond))
+    sla_rows = session.execute(
+        _scoped(
+            select(*_dims(conv_agent), *[c for pair in SLA_TARGETS.values() for c in pair])
+            .select_from(ConversationFacts)
+            .join(Conversation, Conversation.id == ConversationFacts.conversation_id)
+            .where(or_(*ranges)),
+            replace(f, since=None, until=None),
+            None,
+            conv_agent,
+            True,
+        )
+    ).all()
+    sla: dict[str, dict[str | None, dict[Any, list]]] = {}
+    for i, target in enumerate(SLA_TARGETS):
+        outcome_i, at_i = 4 + 2 * i, 5 + 2 * i
+        picked = [
+            r[:4] + (r[outcome_i],)
+            for r in sla_rows
+            if r[outcome_i]
+            and r[at_i] is not None
+            and (f.since is None or r[at_i] >= f.since)
+            and (f.until is None or r[at_i] < f.until)
+        ]
+        sla[target] = _by_dim(picked, dims, 1)
+    ratings = _by_dim(
+        session.execute(
+            scoped(
+                select(*_dims(conv_agent), CsatSurvey.rating)
+                .select_from(CsatSurvey)
+                .join(Conversation, Conversation.id == CsatSurvey.conversation_id)
+                .where(CsatSurvey.rating.is_not(None)),
+                CsatSurvey.answered_at,
+                conv_agent,
+            )
+        ).all(),
+        dims,
+        1,
+    )
+    surveys_sent = session.scalar(
+        scoped(
+            select(func.count())
+            .select_from(CsatSurvey)
+            .join(Conversation, Conversation.id == CsatSurvey.conversation_id)
+            .where(CsatSurvey.sent_at.is_not(None)),
+            CsatSurvey.sent_at,
+            conv_agent,
+        )
+    )
+    shifts = _by_dim(
+        session.execute(
+            scoped(
+                select(
+                    *_dims(conv_agent),
+                    ConversationSentiment.first_sentiment,
+                    ConversationSentiment.last_sentiment,
+                )
+                .select_from(ConversationSentiment)
+                .join(Conversation, Conversation.id == ConversationSentiment.conversation_id)
+                .where(ConversationSentiment.last_at > ConversationSentiment.first_at),
+                ConversationSentiment.last_at,
+                conv_agent,
+            )
+        ).all(),
+        dims,
+        2,
+    )
+    new_conversations = _by_dim(
+        [
+            tuple(r) + (1,)
+            for r in session.execute(
+                scoped(
+                    select(*_dims(conv_agent)).select_from(Conversation),
+                    Conversation.first_message_at,
+                    conv_agent,
+                )
+            )
+        ],
+        dims,
+        1,
+    )
+    # Messages: counted in SQL per combination of the grouping columns, summed up here.
+    msg_dims = _dims(conv_agent)
+    msg_rows = session.execute(
+        scoped(
+            select(
+                *msg_dims,
+                func.sum(case((Message.direction == "inbound", 1), else_=0)),
+                func.sum(case((Message.direction == "outbound", 1), else_=0)),
+            )
+            .select_from(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .group_by(*msg_dims),
+            Message.sent_at,
+            conv_agent,
+        )
+    ).all()
+    messages = _by_dim(msg_rows, dims, 2)
+    backlog_rows = session.execute(
+        _scoped(
+            select(
+                *_dims(conv_agent),
+                Conversation.first_message_at,
+                Conversation.waiting_since,
+                Conversation.status,
+            )
+            .select_from(Conversation)
+            .where(Conversation.status.in_(ACTIVE)),
+            replace(f, since=None, until=None),
+            None,
+            conv_agent,
+            True,
+        )
+    ).all()
+
+    def volume_of(dim: str | None, key: Any) -> dict[str, int]:
+        msgs = messages[dim].get(key, [])
+        return {
+            "conversations": len(new_conversations[dim].get(key, [])),
+            "messages_in": sum(int(a or 0) for a, _ in msgs),
+            "messages_out": sum(int(b or 0) for _, b in msgs),
+        }
+
+    def resolution_summary(items: list[tuple[float, int, float]]) -> dict[str, Any]:
+        stats = duration_stats([v for v, _, _ in items])
+        gross = duration_stats([g for _, _, g in items])
+        stats["gross_mean_seconds"] = gross["mean_seconds"]
+        stats["gross_median_seconds"] = gross["median_seconds"]
+        stats["after_reopen"] = sum(1 for _, c, _ in items if c > 1)
+        return stats
+
+    csat_overall = _csat_summary(ratings[None]["all"])
+    csat_overall["surveys_sent"] = int(surveys_sent or 0)
+    backlog_overall = _backlog_summary([(r[4], r[5], r[6]) for r in backlog_rows], now)
+    summary_out = {
+        "filters": f.describe(),
+        "volume": volume_of(None, "all"),
+        "first_response_time": duration_stats(first[None]["all"]),
+        "next_response_time": duration_stats(nxt[None]["all"]),
+        "resolution_time": resolution_summary(resolutions[None]["all"]),
+        "sla_compliance": {t: _sla_summary(v[None]["all"]) for t, v in sla.items()},
+        "backlog": backlog_overall,
+        "csat": csat_overall,
+        "sentiment_shift": _shift_summary(shifts[None]["all"]),
+        "engagement": engagement(session, f)["overall"],
+    }
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for dim in dims:
+        volume_keys = set(new_conversations[dim]) | set(messages[dim])
+        keys = volume_keys | set(first[dim]) | set(resolutions[dim]) | set(sla["first_response"][dim])
+        keys |= set(ratings[dim]) | set(shifts[dim])
+        labels = _labels(session, dim, keys)
+        rows_out = []
+        for key in keys:
+            frt = duration_stats(first[dim][key]) if key in first[dim] else None
+            res = (
+                duration_stats([v for v, _, _ in resolutions[dim][key]]) if key in resolutions[dim] else None
+            )
+            sla_row = (
+                _sla_summary(sla["first_response"][dim][key]) if key in sla["first_response"][dim] else None
+            )
+            cs = _csat_summary(ratings[dim][key]) if key in ratings[dim] else None
+            sh = _shift_summary(shifts[dim][key]) if key in shifts[dim] else None
+            vol = volume_of(dim, key) if key in volume_keys else None
+            rows_out.append(
+                {
+                    "key": _key(key),
+                    "label": labels.get(key, _key(key)),
+                    "conversations": vol["conversations"] if vol else None,
+                    "messages_in": vol["messages_in"] if vol else None,
+                    "first_responses": frt["count"] if frt else None,
+                    "frt_median_seconds": frt["median_seconds"] if frt else None,
+                    "frt_mean_seconds": frt["mean_seconds"] if frt else None,
+                    "resolutions": res["count"] if res else None,
+                    "resolution_median_seconds": res["median_seconds"] if res else None,
+                    "frt_sla_compliance": sla_row["compliance"] if sla_row else None,
+                    "csat_answers": cs["answers"] if cs else None,
+                    "csat": cs["csat"] if cs else None,
+                    "average_rating": cs["average_rating"] if cs else None,
+                    "sentiment_shift": sh["mean_shift"] if sh else None,
+                }
+            )
+        tables[dim] = sorted(rows_out, key=lambda r: r["key"])
+    return summary_out, tables

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from socialdesk.conversations.models import Message
 from socialdesk.db.base import Base, Timestamped, utcnow
 
 
@@ -59,6 +60,11 @@ class ConversationFacts(Base):
     """Per-conversation outcomes the reports count: SLA per target, reopens."""
 
     __tablename__ = "analytics_conversation"
+    __table_args__ = (
+        Index("ix_analytics_conversation_sla_first", "sla_first_response_at"),
+        Index("ix_analytics_conversation_sla_next", "sla_next_response_at"),
+        Index("ix_analytics_conversation_sla_resolution", "sla_resolution_at"),
+    )
 
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
@@ -76,10 +82,15 @@ class ConversationFacts(Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# Message volume over a date range (the report, the dashboard's series) scans by send time.
+MESSAGE_SENT_INDEX = Index("ix_analytics_message_sent", Message.sent_at)
+
+
 class ConversationSentiment(Base):
     """The customer's sentiment in their first and last triaged message of a conversation."""
 
     __tablename__ = "analytics_sentiment"
+    __table_args__ = (Index("ix_analytics_sentiment_last", "last_at"),)
 
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True

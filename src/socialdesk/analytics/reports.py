@@ -35,11 +35,12 @@ class ReportError(ValueError):
 def build_report(session: Session, f: Filters, now: datetime | None = None) -> dict[str, Any]:
     """Headline KPIs plus the per-platform, per-agent, language and region tables."""
     now = now or utcnow()
+    summary, breakdowns = kpis.report_figures(session, f, BREAKDOWNS, now=now)
     return {
         "title": "socialdesk KPI report",
         "generated_at": now.isoformat(),
-        "summary": kpis.summary(session, f, now=now),
-        "breakdowns": {g: kpis.breakdown(session, f, g) for g in BREAKDOWNS},
+        "summary": summary,
+        "breakdowns": breakdowns,
     }
 
 

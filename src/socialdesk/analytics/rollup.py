@@ -31,7 +31,7 @@ OVERLAP = 500  # event ids re-read on every refresh (late commits on PostgreSQL)
 CHUNK = 500
 
 
-def _upsert(session: Session, table, values: list[dict], key: str, set_: dict) -> None:
+def _upsert(session: Session, table, values: list[dict], key: str, set_) -> None:
     """INSERT ... ON CONFLICT DO UPDATE on SQLite and PostgreSQL alike."""
     if not values:
         return
@@ -40,9 +40,10 @@ def _upsert(session: Session, table, values: list[dict], key: str, set_: dict) -
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(values)
+    stmt = insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=[key], set_=set_(stmt.excluded))  # type: ignore[operator]
-    session.execute(stmt)
+    # executemany of one cached statement: no per-batch compile of a giant VALUES list.
+    session.execute(stmt, values)
 
 
 def _merge_sentiment(session: Session, rows: list[dict]) -> None:
@@ -121,7 +122,18 @@ def recompute(session: Session, conversation_ids: Iterable[int]) -> int:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         conversations = {
-            c.id: c for c in session.scalars(select(Conversation).where(Conversation.id.in_(chunk)))
+            c.id: c
+            for c in session.execute(
+                select(
+                    Conversation.id,
+                    Conversation.team_id,
+                    Conversation.assignee_id,
+                    Conversation.sla_policy_id,
+                    Conversation.brand_id,
+                    Conversation.platform,
+                    Conversation.priority,
+                ).where(Conversation.id.in_(chunk))
+            )
         }
         by_conv: dict[int, list[Event]] = defaultdict(list)
         for row in session.execute(

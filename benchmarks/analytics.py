@@ -1,0 +1,427 @@
+"""Weekly KPI report time over a large desk, on SQLite and PostgreSQL.
+
+    .venv/bin/python benchmarks/analytics.py [--scale 1.0] [--db sqlite postgresql] [--runs 3]
+        [--pg-url postgresql://...]
+
+Scale 1.0 is 1,000,000 messages in 200,000 conversations (5 per conversation: in, out, in,
+out, in) over 10 weeks, with ~1.4 M conversation events (created, messages, pending/open,
+resolved), 100,000 customers in 8 countries, 200 agents, 5 brands, 25 accounts, and CSAT
+answers for a third of the resolved conversations. ``--scale 0.1`` runs a tenth of that.
+
+How the report stays fast: conversation events are replayed once per conversation into
+rollup tables (``analytics_response``, ``analytics_resolution``, ``analytics_conversation``,
+``analytics_sentiment``; kept current incrementally by ``rollup.refresh`` and the pipeline
+step), and the report is plain SQL aggregation over those rollups and the conversation and
+message tables, restricted to the week by indexed range scans; medians and p90 are computed
+in Python over the week's values. Printed: load time, the one-off rollup build, an
+incremental refresh after 1,000 new events, and the weekly report (every run, best, median).
+Target: weekly report < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.services (a throwaway PostgreSQL server)
+
+SEED = 11
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+PLATFORMS = ("x", "facebook", "instagram", "whatsapp", "telegram")
+LANGUAGES = ("en", "en", "en", "de", "fr", "es", "pt", "it", "ja", "nl")
+COUNTRIES = ("US", "GB", "DE", "FR", "ES", "BR", "JP", "NL")
+SENTIMENTS = ("negative", "neutral", "positive")
+CHUNK = 20_000
+
+
+def build_rows(scale: float) -> dict[str, list[dict[str, Any]]]:
+    rng = random.Random(SEED)
+    n_conv = max(int(200_000 * scale), 10)
+    n_customers = max(n_conv // 2, 1)
+    brands = [
+        {"id": i, "slug": f"brand{i}", "name": f"Brand {i}", "formality": "neutral", "created_at": NOW}
+        for i in range(1, 6)
+    ]
+    accounts = []
+    for b in brands:
+        for p in PLATFORMS:
+            aid = len(accounts) + 1
+            accounts.append(
+                {
+                    "id": aid,
+                    "brand_id": b["id"],
+                    "platform": p,
+                    "slug": f"{p}-{aid}",
+                    "external_id": str(aid),
+                    "handle": f"care{aid}",
+                    "app_secret": "",
+                    "verify_token": "",
+                    "access_token": "",
+                    "api_base_url": "",
+                    "created_at": NOW,
+                }
+            )
+    agents = [
+        {
+            "id": a,
+            "email": f"agent{a}@bench.example",
+            "name": f"Agent {a}",
+            "password_hash": "",
+            "role": "agent",
+            "languages": "[]",
+            "platforms": "[]",
+            "capacity": 20,
+            "availability": "online",
+            "active": True,
+            "last_assigned_at": None,
+            "created_at": NOW,
+        }
+        for a in range(1, 201)
+    ]
+    customers = [
+        {
+            "id": c,
+            "name": f"Customer {c}",
+            "email": "",
+            "phone": "",
+            "locale": "",
+            "country": rng.choice(COUNTRIES),
+            "followers": 0,
+            "vip": False,
+            "tags": "[]",
+            "notes": "",
+            "created_at": NOW,
+        }
+        for c in range(1, n_customers + 1)
+    ]
+    conversations, messages, events, surveys = [], [], [], []
+    span = timedelta(weeks=10).total_seconds()
+    mid = eid = sid = 0
+    for cid in range(1, n_conv + 1):
+        account = accounts[rng.randrange(len(accounts))]
+        first = NOW - timedelta(seconds=rng.random() * span)
+        gaps = [rng.expovariate(1 / 1800) for _ in range(4)]
+        times = [first]
+        for g in gaps:
+            times.append(times[-1] + timedelta(seconds=g))
+        resolved = rng.random() < 0.8
+        resolved_at = times[-1] + timedelta(seconds=rng.expovariate(1 / 3600)) if resolved else None
+        if resolved_at is not None and resolved_at > NOW:
+            resolved, resolved_at = False, None
+        customer = rng.randint(1, n_customers)
+        agent = rng.randint(1, 200)
+        sentiments = [rng.choice(SENTIMENTS) for _ in range(3)]
+        conversations.append(
+            {
+                "id": cid,
+                "brand_id": account["brand_id"],
+                "account_id": account["id"],
+                "platform": account["platform"],
+                "thread_key": f"t{cid}",
+                "generation": 1,
+                "customer_id": customer,
+                "status": "resolved" if resolved else "open",
+                "priority": "normal",
+                "assignee_id": agent,
+                "team_id": None,
+                "labels": "[]",
+                "language": rng.choice(LANGUAGES),
+                "visibility": "public",
+                "subject": "",
+                "first_message_at": times[0],
+                "last_message_at": times[-1],
+                "last_inbound_at": times[-1],
+                "first_response_at": times[1],
+                "waiting_since": None if resolved else times[-1],
+                "snoozed_until": None,
+                "resolved_at": resolved_at,
+                "message_count": 5,
+                "sentiment": sentiments[-1],
+                "issue_type": rng.choice(("order_status", "refund", "product_defect", "question", "praise")),
+                "urgency": 30,
+                "sla_policy_id": None,
+                "first_response_due_at": None,
+                "next_response_due_at": None,
+                "resolution_due_at": None,
+                "created_at": times[0],
+            }
+        )
+
+        def event(kind: str, at: datetime, data: dict | None = None, actor: int | None = None) -> None:
+            nonlocal eid
+            eid += 1
+            events.append(
+                {
+                    "id": eid,
+                    "conversation_id": cid,
+                    "kind": kind,
+                    "at": at,
+                    "actor_agent_id": actor,
+                    "data": json.dumps(data or {}),
+                }
+            )
+
+        event("created", times[0])
+        event("assigned", times[0], {"agent_id": agent})
+        pending = rng.random() < 0.2
+        for k, at in enumerate(times):
+            mid += 1
+            inbound = k % 2 == 0
+            messages.append(
+                {
+                    "id": mid,
+                    "account_id": account["id"],
+                    "platform": account["platform"],
+                    "conversation_id": cid,
+                    "customer_id": customer,
+                    "direction": "inbound" if inbound else "outbound",
+                    "kind": "message",
+                    "external_id": f"m{mid}",
+                    "thread_key": f"t{cid}",
+                    "reply_to_external_id": None,
+                    "author_external_id": "",
+                    "author_handle": "",
+                    "author_name": "",
+                    "text": "Where is my order?" if inbound else "Sorry, we are on it.",
+                    "is_public": True,
+                    "sent_at": at,
+                    "received_at": at,
+                    "language": "en",
+                    "sentiment": sentiments[k // 2] if inbound else "",
+                    "issue_type": "",
+                    "urgency": None,
+                    "triage": None,
+                    "processed_at": at,
+                    "delivery_status": "" if inbound else "sent",
+                    "sent_by_agent_id": None if inbound else agent,
+                    "raw": None,
+                }
+            )
+            if pending and k == 2:
+                event("status_changed", at, {"from": "pending", "to": "open", "reason": "customer_replied"})
+            event(
+                "message_in" if inbound else "message_out",
+                at,
+                {"external_id": f"m{mid}"},
+                None if inbound else agent,
+            )
+            if pending and k == 1:
+                event("status_changed", at, {"from": "open", "to": "pending"}, agent)
+        if resolved_at is not None:
+            event("status_changed", resolved_at, {"from": "open", "to": "resolved"}, agent)
+            if rng.random() < 0.33:
+                sid += 1
+                answered = resolved_at + timedelta(minutes=rng.randint(1, 600))
+                surveys.append(
+                    {
+                        "id": sid,
+                        "conversation_id": cid,
+                        "customer_id": customer,
+                        "status": "answered",
+                        "skip_reason": "",
+                        "language": "en",
+                        "channel": "public",
+                        "text": "",
+                        "sent_at": resolved_at,
+                        "rating": rng.choices((1, 2, 3, 4, 5), weights=(1, 1, 2, 4, 6))[0],
+                        "comment": "",
+                        "answered_at": answered,
+                        "answered_via": "reply",
+                        "answer_message_id": None,
+                        "created_at": resolved_at,
+                    }
+                )
+    return {
+        "brand": brands,
+        "social_account": accounts,
+        "agent": agents,
+        "customer": customers,
+        "conversation": conversations,
+        "message": messages,
+        "conversation_event": events,
+        "csat_survey": surveys,
+    }
+
+
+def load(engine, rows: dict[str, list[dict[str, Any]]]) -> float:
+    from sqlalchemy import insert, text
+
+    from socialdesk.db.models import Base
+
+    started = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            for name, data in rows.items():
+                if not data:
+                    continue
+                columns = list(data[0])
+                with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in data:
+                        copy.write_row([row[c] for c in columns])
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), {len(data)})")
+            raw.commit()
+            cur.execute("ANALYZE")
+            raw.commit()
+        finally:
+            raw.close()
+    else:
+        tables = Base.metadata.tables
+        with engine.begin() as conn:
+            for name, data in rows.items():
+                table = tables[name]
+                json_cols = {
+                    c.name
+                    for c in table.columns
+                    if "JSON" in c.type.__class__.__name__ or c.type.__class__.__name__ == "Variant"
+                }
+                for start in range(0, len(data), CHUNK):
+                    chunk = data[start : start + CHUNK]
+                    if json_cols:
+                        chunk = [
+                            {**r, **{c: json.loads(r[c]) for c in json_cols if isinstance(r.get(c), str)}}
+                            for r in chunk
+                        ]
+                    conn.execute(insert(table), chunk)
+            conn.execute(text("ANALYZE"))
+    return time.perf_counter() - started
+
+
+def run(db: str, url: str, scale: float, runs: int, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    from sqlalchemy.orm import Session
+
+    from socialdesk.analytics.kpis import Filters
+    from socialdesk.analytics.reports import build_report
+    from socialdesk.analytics.rollup import rebuild_all, refresh
+    from socialdesk.conversations.models import ConversationEvent
+    from socialdesk.db.engine import make_engine
+    from socialdesk.db.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    load_s = load(engine, rows)
+    print(
+        f"[{db}] loaded {len(rows['message']):,} messages, {len(rows['conversation']):,} conversations, "
+        f"{len(rows['conversation_event']):,} events, {len(rows['csat_survey']):,} CSAT answers in {load_s:.1f} s"
+    )
+    with Session(engine) as session:
+        t = time.perf_counter()
+        n = rebuild_all(session)
+        session.commit()
+        build_s = time.perf_counter() - t
+    print(
+        f"[{db}] rollup build (one-off, every conversation replayed): {n:,} conversations in {build_s:.1f} s"
+    )
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    # Incremental: 1,000 new events on 500 conversations, then one refresh.
+    with Session(engine) as session:
+        ids = random.Random(3).sample(
+            range(1, len(rows["conversation"]) + 1), min(500, len(rows["conversation"]))
+        )
+        for i in range(1000):
+            cid = ids[i % len(ids)]
+            session.add(
+                ConversationEvent(
+                    conversation_id=cid,
+                    kind="message_in" if i % 2 == 0 else "message_out",
+                    at=NOW + timedelta(seconds=i),
+                    data={},
+                )
+            )
+        session.commit()
+        t = time.perf_counter()
+        refreshed = refresh(session)
+        session.commit()
+        refresh_s = time.perf_counter() - t
+    print(
+        f"[{db}] incremental refresh after 1,000 new events: {refreshed:,} conversations in {refresh_s * 1000:.0f} ms"
+    )
+    f = Filters(since=NOW - timedelta(days=7), until=NOW)
+    timings = []
+    report = None
+    for _ in range(runs):
+        with Session(engine) as session:
+            t = time.perf_counter()
+            report = build_report(session, f, now=NOW)
+            timings.append(time.perf_counter() - t)
+    assert report is not None
+    s = report["summary"]
+    print(
+        f"[{db}] weekly report: runs {', '.join(f'{x:.2f}' for x in timings)} s; best {min(timings):.2f} s, "
+        f"median {statistics.median(timings):.2f} s (target < 2 s)"
+    )
+    print(
+        f"[{db}]   week: {s['volume']['conversations']:,} new conversations, {s['volume']['messages_in']:,} customer "
+        f"messages, FRT median {s['first_response_time']['median_seconds']} s over {s['first_response_time']['count']:,}, "
+        f"CSAT {s['csat']['csat']} over {s['csat']['answers']:,} answers"
+    )
+    engine.dispose()
+    return {
+        "db": db,
+        "load_s": load_s,
+        "rollup_build_s": build_s,
+        "refresh_ms": refresh_s * 1000,
+        "report_s": timings,
+        "summary": s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pg-url", default="", help="a PostgreSQL server's maintenance database URL")
+    args = parser.parse_args()
+    t = time.perf_counter()
+    rows = build_rows(args.scale)
+    print(
+        f"scale {args.scale}: {len(rows['message']):,} messages / {len(rows['conversation']):,} conversations "
+        f"(generated in {time.perf_counter() - t:.1f} s)"
+    )
+    for db in args.db:
+        if db == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                run(db, f"sqlite:///{tmp}/bench.db", args.scale, args.runs, rows)
+        else:
+            server = None
+            base = args.pg_url
+            if not base:
+                from tests.services import PostgresServer
+
+                server = PostgresServer()
+                base = server.url
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(
+                base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+            )
+            with admin.connect() as conn:
+                conn.execute(text("DROP DATABASE IF EXISTS bench_analytics"))
+                conn.execute(text("CREATE DATABASE bench_analytics"))
+            admin.dispose()
+            try:
+                run(db, base.rsplit("/", 1)[0] + "/bench_analytics", args.scale, args.runs, rows)
+            finally:
+                if server is not None:
+                    server.stop()
+
+
+if __name__ == "__main__":
+    main()
