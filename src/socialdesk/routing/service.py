@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, nulls_first, or_, select
+from sqlalchemy import bindparam, case, func, nulls_first, or_, select
 from sqlalchemy.orm import Session
 
 from socialdesk import live
@@ -405,28 +405,47 @@ def is_escalation(session: Session, conversation: Conversation) -> str | None:
     return None
 
 
-def senior_team(session: Session, conversation: Conversation) -> Team | None:
-    """The senior team of the conversation's brand, else a brand-less senior team."""
-    return session.scalar(
-        select(Team)
-        .where(Team.is_senior.is_(True), or_(Team.brand_id.is_(None), Team.brand_id == conversation.brand_id))
-        .order_by(case((Team.brand_id.is_(None), 1), else_=0), Team.id)
-        .limit(1)
-    )
+# Routing runs for every new conversation: its two queries are built once, with bind
+# parameters, so a decision costs two executions and no statement construction.
+_TEAMS = select(Team.id, Team.brand_id, Team.languages, Team.platforms, Team.is_senior, Team.is_crisis).where(
+    or_(Team.brand_id.is_(None), Team.brand_id == bindparam("brand_id"))
+)
+_LOAD = (
+    select(func.count())
+    .where(Conversation.assignee_id == Agent.id, Conversation.status.in_(OPEN_STATUSES))
+    .correlate(Agent)
+    .scalar_subquery()
+)
+_CANDIDATES = select(Agent.id, Agent.languages, Agent.platforms, Agent.capacity, _LOAD.label("load")).where(
+    Agent.active.is_(True), Agent.availability == "online", Agent.capacity > 0
+)
+_ORDER = (nulls_first(Agent.last_assigned_at.asc()), Agent.id)
+_ANY_AGENT = _CANDIDATES.order_by(*_ORDER)
+_TEAM_AGENT = (
+    _CANDIDATES.join(team_membership, team_membership.c.agent_id == Agent.id)
+    .where(team_membership.c.team_id == bindparam("team_id"))
+    .order_by(*_ORDER)
+)
 
 
-def skill_team(session: Session, conversation: Conversation) -> Team | None:
+def _teams(session: Session, conversation: Conversation) -> list[Any]:
+    """The teams that may take the conversation's brand, as light rows (no ORM objects)."""
+    return list(session.execute(_TEAMS, {"brand_id": conversation.brand_id}))
+
+
+def _senior_team_id(rows: list[Any]) -> int | None:
+    """The brand's own senior team first, else a brand-less one; lowest id wins a tie."""
+    seniors = sorted((r for r in rows if r.is_senior), key=lambda r: (r.brand_id is None, r.id))
+    return seniors[0].id if seniors else None
+
+
+def _skill_team_id(rows: list[Any], conversation: Conversation) -> int | None:
     """Best non-senior team by skills: every listed skill must match; more matches win."""
-    teams = session.scalars(
-        select(Team).where(
-            Team.is_senior.is_(False),
-            Team.is_crisis.is_(False),
-            or_(Team.brand_id.is_(None), Team.brand_id == conversation.brand_id),
-        )
-    ).all()
     best: tuple[int, int] | None = None
     chosen = None
-    for team in teams:
+    for team in rows:
+        if team.is_senior or team.is_crisis:
+            continue
         if team.languages and conversation.language not in team.languages:
             continue
         if team.platforms and conversation.platform not in team.platforms:
@@ -436,42 +455,61 @@ def skill_team(session: Session, conversation: Conversation) -> Team | None:
             -team.id,
         )
         if best is None or score > best:
-            best, chosen = score, team
+            best, chosen = score, team.id
     return chosen
 
 
-def choose_team(session: Session, conversation: Conversation) -> tuple[Team | None, str]:
+def senior_team(session: Session, conversation: Conversation) -> Team | None:
+    """The senior team of the conversation's brand, else a brand-less senior team."""
+    team_id = _senior_team_id(_teams(session, conversation))
+    return session.get(Team, team_id) if team_id is not None else None
+
+
+def skill_team(session: Session, conversation: Conversation) -> Team | None:
+    team_id = _skill_team_id(_teams(session, conversation), conversation)
+    return session.get(Team, team_id) if team_id is not None else None
+
+
+def choose_team_id(session: Session, conversation: Conversation) -> tuple[int | None, str]:
     escalation = is_escalation(session, conversation)
+    rows = _teams(session, conversation)
     if escalation:
-        team = senior_team(session, conversation)
-        if team is not None:
-            return team, escalation
-    if conversation.team_id is not None:
-        team = session.get(Team, conversation.team_id)
-        if team is not None:
-            return team, "team"
-    return skill_team(session, conversation), "skills"
+        senior = _senior_team_id(rows)
+        if senior is not None:
+            return senior, escalation
+    if conversation.team_id is not None and any(r.id == conversation.team_id for r in rows):
+        return conversation.team_id, "team"
+    return _skill_team_id(rows, conversation), "skills"
+
+
+def choose_team(session: Session, conversation: Conversation) -> tuple[Team | None, str]:
+    team_id, reason = choose_team_id(session, conversation)
+    return (session.get(Team, team_id) if team_id is not None else None), reason
+
+
+def eligible_agent_ids(session: Session, conversation: Conversation, team_id: int | None) -> list[int]:
+    """Online agents with the skills and spare capacity, least recently assigned first.
+
+    One query: the candidates with their open-conversation count (a correlated count over
+    the ``(assignee_id, status)`` index), then the skill lists are checked here.
+    """
+    if team_id is None:
+        rows = session.execute(_ANY_AGENT)
+    else:
+        rows = session.execute(_TEAM_AGENT, {"team_id": team_id})
+    language, platform = conversation.language, conversation.platform
+    return [
+        row.id
+        for row in rows
+        if (not row.languages or not language or language in row.languages)
+        and (not row.platforms or platform in row.platforms)
+        and row.load < row.capacity
+    ]
 
 
 def eligible_agents(session: Session, conversation: Conversation, team: Team | None) -> list[Agent]:
-    """Online agents with the skills and spare capacity, least recently assigned first."""
-    query = select(Agent).where(Agent.active.is_(True), Agent.availability == "online", Agent.capacity > 0)
-    if team is not None:
-        query = query.join(team_membership, team_membership.c.agent_id == Agent.id).where(
-            team_membership.c.team_id == team.id
-        )
-    query = query.order_by(nulls_first(Agent.last_assigned_at.asc()), Agent.id)
-    language, platform = conversation.language, conversation.platform
-    candidates = [
-        a
-        for a in session.scalars(query)
-        if (not a.languages or not language or language in a.languages)
-        and (not a.platforms or platform in a.platforms)
-    ]
-    if not candidates:
-        return []
-    load = open_load(session, [a.id for a in candidates])
-    return [a for a in candidates if load.get(a.id, 0) < a.capacity]
+    ids = eligible_agent_ids(session, conversation, team.id if team else None)
+    return [get_agent(session, agent_id) for agent_id in ids]
 
 
 def open_load(session: Session, agent_ids: list[int]) -> dict[int, int]:
@@ -486,9 +524,9 @@ def open_load(session: Session, agent_ids: list[int]) -> dict[int, int]:
 
 def decide(session: Session, conversation: Conversation) -> Decision:
     """The routing decision, without changing anything."""
-    team, reason = choose_team(session, conversation)
-    agents = eligible_agents(session, conversation, team)
-    return Decision(team.id if team else None, agents[0].id if agents else None, reason)
+    team_id, reason = choose_team_id(session, conversation)
+    agents = eligible_agent_ids(session, conversation, team_id)
+    return Decision(team_id, agents[0] if agents else None, reason)
 
 
 def route(session: Session, conversation: Conversation, *, actor: Principal | None = None) -> Decision:

@@ -13,6 +13,12 @@ EDITABLE = ("senior_urgency_threshold", "route_vip_to_senior", "reassign_on_offl
 
 def get_config(session: Session, *, for_update: bool = False) -> RoutingConfig:
     """The settings row, created with defaults on first use."""
+    if not for_update:
+        # Routing reads this on every decision: keep one strong reference per session (the
+        # identity map alone is weak and would reload it each time).
+        cached = session.info.get("routing_config")
+        if cached is not None and cached in session:
+            return cached
     query = select(RoutingConfig).where(RoutingConfig.id == 1)
     if for_update:
         query = query.with_for_update()
@@ -38,6 +44,7 @@ def get_config(session: Session, *, for_update: bool = False) -> RoutingConfig:
         except IntegrityError:  # another process created it first
             row = session.scalar(query)
     assert row is not None
+    session.info["routing_config"] = row
     return row
 
 
