@@ -100,6 +100,21 @@ class Features:
 
     groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     n_docs: int
+    # For explanations: the joined normalised text, token spans in it, and per bigram entry
+    # the index of its first token.
+    joined: str = ""
+    tok_starts: np.ndarray | None = None
+    tok_ends: np.ndarray | None = None
+    bi_first: np.ndarray | None = None
+
+    def token_text(self, group: str, i: int) -> str:
+        assert self.tok_starts is not None and self.tok_ends is not None
+        if group == "word":
+            return self.joined[self.tok_starts[i] : self.tok_ends[i]]
+        assert self.bi_first is not None
+        k = int(self.bi_first[i])
+        a = self.joined[self.tok_starts[k] : self.tok_ends[k]]
+        return a + " " + self.joined[self.tok_starts[k + 1] : self.tok_ends[k + 1]]
 
     def csr(self, group: str) -> sparse.csr_matrix:
         doc, cols, vals = self.groups[group]
@@ -147,6 +162,7 @@ def _csr(doc: np.ndarray, cols: np.ndarray, n_docs: int) -> Triple:
 @dataclass
 class _Prepared:
     codes: np.ndarray
+    joined: str
     doc_of_pos: np.ndarray
     doc_end: np.ndarray
     prefix: np.ndarray
@@ -175,7 +191,7 @@ def _prepare(normed: list[str]) -> _Prepared:
             np.cumprod(pinv, out=pinv)
         prefix = np.zeros(n + 1, dtype=np.uint64)
         np.cumsum(codes * pw, out=prefix[1:])
-    return _Prepared(codes, doc_of_pos, doc_end, prefix, pinv, len(padded))
+    return _Prepared(codes, joined, doc_of_pos, doc_end, prefix, pinv, len(padded))
 
 
 def _substring_hash(p: _Prepared, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -210,13 +226,14 @@ def featurize(texts: list[str], *, normalized: bool = False) -> Features:
         bh = _mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM)[same] if starts.size > 1 else wh[:0]
     bi_cols = _bucket(bh)
     bi_doc = tok_doc[1:][same] if starts.size > 1 else tok_doc[:0]
+    bi_first = np.flatnonzero(same) if starts.size > 1 else starts[:0]
 
     groups = {
         "char": _csr(char_doc, char_cols, p.n_docs),
         "word": _csr(tok_doc, word_cols, p.n_docs),
         "bigram": _csr(bi_doc, bi_cols, p.n_docs),
     }
-    return Features(groups, p.n_docs)
+    return Features(groups, p.n_docs, p.joined, starts, ends, bi_first)
 
 
 def _tokens(p: _Prepared) -> tuple[np.ndarray, np.ndarray]:

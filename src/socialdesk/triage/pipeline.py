@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import langid, rules
-from .features import Features, featurize, normalize_batch, word_features
+from .features import Features, featurize, normalize_batch
 from .linear import LinearModel
 from .pii import detect_pii
 from .types import (
@@ -157,6 +157,46 @@ def _top_features(
     return out
 
 
+def explain_many(
+    feats: Features, bank: _Bank, specs: dict[str, np.ndarray], k: int = 4
+) -> dict[str, list[list[str]]]:
+    """Per model and message, the words/bigrams that pushed the message towards the class in
+    ``specs[model]`` the most (weight for that class minus the mean over classes, times the
+    feature value; for a binary model, the weight itself). One gather serves every model."""
+    parts = [(g, *feats.groups[g]) for g in ("word", "bigram") if feats.groups[g][0].size]
+    out = {name: [[] for _ in range(feats.n_docs)] for name in specs}
+    if not parts:
+        return out
+    grp = np.concatenate([np.full(p[1].size, i) for i, p in enumerate(parts)])
+    doc = np.concatenate([p[1] for p in parts])
+    cols = np.concatenate([p[2] for p in parts])
+    vals = np.concatenate([p[3] for p in parts])
+    idx = np.concatenate([np.arange(p[1].size) for p in parts])
+    rows = bank.weights[cols]
+    arange = np.arange(doc.size)
+    for name, classes in specs.items():
+        w = rows[:, bank.slices[name]]
+        if w.shape[1] == 1:
+            c = w[:, 0] * np.where(classes[doc] == 1, 1.0, -1.0)
+        else:
+            c = w[arange, classes[doc]] - w.mean(axis=1)
+        c = c * vals
+        keep = np.flatnonzero(c > 0.01)
+        order = keep[np.lexsort((-c[keep], doc[keep]))]
+        sdoc = doc[order]
+        rank = np.arange(sdoc.size) - np.searchsorted(sdoc, sdoc, side="left")
+        order = order[rank < 2 * k]  # room for duplicates, which are skipped below
+        res = out[name]
+        for j in order.tolist():
+            d = int(doc[j])
+            if len(res[d]) >= k:
+                continue
+            label = feats.token_text(parts[int(grp[j])][0], int(idx[j]))
+            if not any(x.startswith(f"'{label}' ") for x in res[d]):
+                res[d].append(f"'{label}' (+{c[j]:.2f})")
+    return out
+
+
 def triage_batch(
     texts: list[str],
     contexts: list[TriageContext | None] | TriageContext | None = None,
@@ -203,32 +243,47 @@ def triage_batch(
         else:
             used_tier = "fast"
 
+    langs: list[tuple[LanguageResult, list[str]]] = [
+        langid.decide(clean[i], lang_p[i], lang_labels, lang_hint=ctxs[i].lang_hint,
+                      candidates=ctxs[i].candidate_languages)
+        for i in range(n)
+    ]
+    # English has its own sentiment model (50k SemEval tweets); every other language the
+    # multilingual one trained on UMSAB.
+    use_en = np.array([lang.code in ("en", "und") for lang, _ in langs])
+    sent = np.where(use_en[:, None], sent_en, sent_multi)
+    s_cls = sent.argmax(1)
+    e_cls = emo.argmax(1)
+    s_en_model = bank.models[prefix + "sentiment"]
+    s_multi_model = bank.models[prefix + "sentiment_multi"]
+    e_model = bank.models[prefix + "emotion"]
+    if explain:
+        specs = {prefix + "sentiment": s_cls, prefix + "emotion": e_cls,
+                 prefix + "offensive": np.ones(n, dtype=np.int64)}
+        if not use_en.all():
+            specs[prefix + "sentiment_multi"] = s_cls
+        ex = explain_many(feats, bank, specs)
+        ex_en = ex[prefix + "sentiment"]
+        ex_multi = ex.get(prefix + "sentiment_multi", ex_en)
+        ex_emo = ex[prefix + "emotion"]
+        ex_off = ex[prefix + "offensive"]
+
     results: list[TriageResult] = []
     for i in range(n):
         text = clean[i]
         ctx = ctxs[i]
-        expl: dict[str, list[str]] = {}
-        lang, why = langid.decide(
-            text, lang_p[i], lang_labels, lang_hint=ctx.lang_hint,
-            candidates=ctx.candidate_languages,
-        )
-        expl["language"] = why
-        # English has its own sentiment model (50k SemEval tweets); every other language,
-        # the multilingual one trained on UMSAB.
-        use_en = lang.code in ("en", "und")
-        sp = sent_en[i] if use_en else sent_multi[i]
-        s_name = "sentiment" if use_en else "sentiment_multi"
-        s_model = bank.models[prefix + s_name]
-        sk = int(np.argmax(sp))
-        sentiment = SentimentResult(s_model.labels[sk], _probs(s_model.labels, sp))
-        e_model = bank.models[prefix + "emotion"]
-        ek = int(np.argmax(emo[i]))
+        lang, why = langs[i]
+        expl: dict[str, list[str]] = {"language": why}
+        s_model = s_en_model if use_en[i] else s_multi_model
+        sk = int(s_cls[i])
+        sentiment = SentimentResult(s_model.labels[sk], _probs(s_model.labels, sent[i]))
+        ek = int(e_cls[i])
         question = rules.is_question(text)
         reading = _reading(sentiment, e_model.labels[ek], question)
         emotion = EmotionResult(e_model.labels[ek], _probs(e_model.labels, emo[i]), reading)
         off_words = rules.offensive_hits(text)
         p_off = float(off[i][1])
-        if not use_en and off_words:
+        if not use_en[i] and off_words:
             # The offensive model knows English only; elsewhere the lexicon decides.
             p_off = max(p_off, 0.9)
         offensive = OffensiveResult(p_off >= 0.5, round(p_off, 4))
@@ -236,13 +291,13 @@ def triage_batch(
         pii = detect_pii(text)
         urgency = score_urgency(text, ctx, sentiment, offensive, issue)
         if explain:
-            wf = word_features(text)
-            expl["sentiment"] = [f"{used_tier} model {s_name}", *_top_features(wf, s_model, sk)]
+            s_name = "sentiment" if use_en[i] else "sentiment_multi"
+            expl["sentiment"] = [f"{used_tier} model {s_name}",
+                                 *(ex_en[i] if use_en[i] else ex_multi[i])]
             expl["emotion"] = [f"{used_tier} model emotion (trained on English tweets)",
-                               *_top_features(wf, e_model, ek)]
-            o_model = bank.models[prefix + "offensive"]
+                               *ex_emo[i]]
             expl["offensive"] = [
-                *(_top_features(wf, o_model, 0) if offensive.label else []),
+                *(ex_off[i] if offensive.label else []),
                 *[f"offensive word: {w}" for w in off_words[:3]],
             ]
             expl["issue_type"] = issue.reasons

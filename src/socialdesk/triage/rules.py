@@ -9,7 +9,6 @@ prefixes matched at a word start (``refund`` matches "refunded"), case-insensiti
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 ISSUE_TYPES = [
@@ -154,15 +153,48 @@ LEGAL = [
 ]
 
 
-def _compile(words: list[str]) -> re.Pattern[str]:
-    # An entry ending in a space must end at a word boundary ("down " is not "download").
-    alts = sorted({w for w in words if w.strip()}, key=lambda w: len(w.strip()), reverse=True)
-    parts = [re.escape(w.strip()) + (r"(?!\w)" if w.endswith(" ") else "") for w in alts]
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + ")", re.IGNORECASE)
+class Lexicon:
+    """Many word lists scanned in one pass (Aho-Corasick over the lower-cased text).
+
+    An entry matches at a word start; an entry written with a trailing space must also end
+    at a word boundary ("down " does not match "download"). Python's regex alternation
+    tried ~800 alternatives at every word start: 10x slower.
+    """
+
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        import ahocorasick
+
+        self._auto = ahocorasick.Automaton()
+        entries: dict[str, tuple[bool, set[str]]] = {}
+        for cat, words in lists.items():
+            for w in words:
+                key = w.strip().lower()
+                if not key:
+                    continue
+                whole, cats = entries.get(key, (w.endswith(" "), set()))
+                cats.add(cat)
+                entries[key] = (whole or w.endswith(" "), cats)
+        for key, (whole, cats) in entries.items():
+            self._auto.add_word(key, (key, whole, frozenset(cats)))
+        self._auto.make_automaton()
+
+    def scan(self, text: str) -> dict[str, list[str]]:
+        low = text[:_SCAN].lower()
+        out: dict[str, list[str]] = {}
+        if not low:
+            return out
+        n = len(low)
+        for end, (key, whole, cats) in self._auto.iter(low):
+            start = end - len(key) + 1
+            if start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                continue
+            if whole and end + 1 < n and (low[end + 1].isalnum() or low[end + 1] == "_"):
+                continue
+            for c in cats:
+                out.setdefault(c, []).append(key)
+        return out
 
 
-_PATTERNS: dict[str, re.Pattern[str]] = {k: _compile(v) for k, v in _LEXICON.items()}
-_LEGAL = _compile(LEGAL)
 _SCAN = 5_000  # rules look at the first 5,000 characters (bounded time on huge input)
 
 
@@ -174,22 +206,6 @@ class IssueDecision:
     hits: dict[str, list[str]]
 
 
-def matches(pattern: re.Pattern[str], text: str) -> list[str]:
-    return [m.group(0).lower() for m in pattern.finditer(text[:_SCAN])]
-
-
-def legal_hits(text: str) -> list[str]:
-    return matches(_LEGAL, text)
-
-
-def churn_hits(text: str) -> list[str]:
-    return matches(_PATTERNS["cancellation_churn"], text)
-
-
-def safety_hits(text: str) -> list[str]:
-    return matches(_PATTERNS["safety"], text)
-
-
 def is_question(text: str) -> bool:
     t = text[:_SCAN].strip().lower()
     return "?" in t or "¿" in t or t.startswith(_QUESTION_START)
@@ -197,8 +213,7 @@ def is_question(text: str) -> bool:
 
 def classify_issue(text: str, sentiment: str | None = None) -> IssueDecision:
     """Rule-based issue type with the matched words as reasons."""
-    hits = {k: matches(p, text) for k, p in _PATTERNS.items()}
-    hits = {k: v for k, v in hits.items() if v}
+    hits = {k: v for k, v in scan(text).items() if k in _LEXICON}
     reasons: list[str] = []
     if "spam" in hits and len(hits) <= 2:
         return IssueDecision("spam", 0.7, [f"spam cue: {w}" for w in hits["spam"][:3]], hits)
@@ -237,8 +252,32 @@ _OFFENSIVE_WORDS = [
     "cazzo", "stronzo", "vaffanculo", "merda", "coglione",
     "porra", "caralho", "merda", "idiota", "filho da puta", "otário",
 ]
-_OFFENSIVE = _compile(_OFFENSIVE_WORDS)
+_LEX = Lexicon({**_LEXICON, "legal": LEGAL, "offensive": _OFFENSIVE_WORDS})
+_LEX_CACHE: dict[str, dict[str, list[str]]] = {}
+
+
+def scan(text: str) -> dict[str, list[str]]:
+    """Every lexicon's hits in ``text``; the last result is memoised because one message is
+    scanned by the issue, urgency and offensive steps in turn."""
+    if text in _LEX_CACHE:
+        return _LEX_CACHE[text]
+    hits = _LEX.scan(text)
+    _LEX_CACHE.clear()
+    _LEX_CACHE[text] = hits
+    return hits
+
+
+def legal_hits(text: str) -> list[str]:
+    return scan(text).get("legal", [])
+
+
+def churn_hits(text: str) -> list[str]:
+    return scan(text).get("cancellation_churn", [])
+
+
+def safety_hits(text: str) -> list[str]:
+    return scan(text).get("safety", [])
 
 
 def offensive_hits(text: str) -> list[str]:
-    return matches(_OFFENSIVE, text)
+    return scan(text).get("offensive", [])
