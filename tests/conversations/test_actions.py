@@ -1,4 +1,4 @@
-"""Conversation life: every status transition, snoozing, priority, labels, notes, bulk."""
+"""Conversation life on SQLite and PostgreSQL: every status transition, snoozing, waking, bulk."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from socialdesk.conversations import actions
-from socialdesk.conversations.models import STATUSES, Conversation, ConversationEvent, Note
+from socialdesk.conversations.models import STATUSES, Conversation, ConversationEvent
 from socialdesk.conversations.service import ConversationFilter
-from socialdesk.live import LocalBroker, set_broker
 from socialdesk.pipeline import STEPS
 from tests import factories
 from tests.outbox import factories as f
@@ -82,7 +81,9 @@ def test_snoozing_needs_a_future_time_and_wakes_back_to_open(session):
     with pytest.raises(actions.TransitionError, match="not in the future"):
         actions.change_status(session, conversation, "snoozed", actor=None, snooze_until=now, now=now)
     with pytest.raises(actions.TransitionError, match="only applies"):
-        actions.change_status(session, conversation, "pending", actor=None, snooze_until=now + timedelta(hours=1))
+        actions.change_status(
+            session, conversation, "pending", actor=None, snooze_until=now + timedelta(hours=1)
+        )
     actions.change_status(
         session, conversation, "snoozed", actor=None, snooze_until=now + timedelta(hours=2), now=now
     )
@@ -105,89 +106,13 @@ def test_a_customer_message_moves_pending_to_open_and_wakes_a_snoozed_conversati
     assert conversation.status == "open"  # threading's rule, consistent with the machine
 
     actions.change_status(session, conversation, "snoozed", actor=None, snooze_until=LATER)
-    third = f.store(session, account, factories.inbound("c3", reply_to="c2", sent_at=f.T0 + timedelta(minutes=9)))
+    third = f.store(
+        session, account, factories.inbound("c3", reply_to="c2", sent_at=f.T0 + timedelta(minutes=9))
+    )
     session.commit()
     actions.wake_on_customer_message_step(session, third)
     assert conversation.status == "open"
     assert actions.wake_on_customer_message_step in STEPS
-
-
-def test_priority_and_labels_change_only_when_something_changes(session):
-    conversation = f.conversation(session)
-    actor = f.principal(f.agent(session))
-    with pytest.raises(actions.ActionError, match="unknown priority"):
-        actions.set_priority(session, conversation, "whenever", actor=actor)
-    assert actions.set_priority(session, conversation, "urgent", actor=actor) is True
-    assert actions.set_priority(session, conversation, "urgent", actor=actor) is False
-    assert [e.data["to"] for e in events(session, conversation, "priority_changed")] == ["urgent"]
-
-    assert actions.add_labels(session, conversation, ["Refund", " shipping ", "refund"], actor=actor) == [
-        "refund",
-        "shipping",
-    ]
-    assert actions.add_labels(session, conversation, ["refund"], actor=actor) == []
-    assert actions.remove_labels(session, conversation, ["shipping", "absent"], actor=actor) == ["shipping"]
-    session.commit()
-    session.refresh(conversation)
-    assert conversation.labels == ["refund"]
-    with pytest.raises(actions.ActionError, match="empty"):
-        actions.add_labels(session, conversation, ["  "], actor=actor)
-    with pytest.raises(actions.ActionError, match="longer than"):
-        actions.add_labels(session, conversation, ["x" * 65], actor=actor)
-
-
-def test_a_change_publishes_a_live_conversation_update(session):
-    import asyncio
-
-    broker = LocalBroker()
-    set_broker(broker)
-    try:
-        conversation = f.conversation(session)
-
-        async def scenario():
-            stream = broker.subscribe()
-            waiter = asyncio.ensure_future(stream.__anext__())
-            await asyncio.sleep(0)
-            actions.set_priority(session, conversation, "high", actor=None)
-            return await asyncio.wait_for(waiter, 2)
-
-        event = asyncio.run(scenario())
-        assert event.kind == "conversation.updated"
-        assert event.data["conversation_id"] == conversation.id
-    finally:
-        set_broker(None)
-
-
-def test_notes_resolve_mentions_of_colleagues_and_ignore_unknown_names(session):
-    anna = f.agent(session, "Anna Berg", email="anna@desk.example")
-    jonas = f.agent(session, "Jonas Weber", email="j.weber@desk.example")
-    conversation = f.conversation(session)
-    note = actions.add_note(
-        session,
-        conversation,
-        "@anna and @JonasWeber please check; customer wrote to help@shop.example, not @nobody",
-        actor=f.principal(anna),
-    )
-    assert note.mentions == [anna.id, jonas.id]
-    assert note.author_agent_id == anna.id
-    event = events(session, conversation, "note_added")[-1]
-    assert event.data["unresolved_mentions"] == ["nobody"]
-    assert session.scalars(select(Note).where(Note.conversation_id == conversation.id)).one().body.startswith("@anna")
-    with pytest.raises(actions.ActionError, match="empty"):
-        actions.add_note(session, conversation, "   ", actor=None)
-    assert set(actions.participants(session, conversation)) == {anna.id, jonas.id}
-
-
-def test_participants_can_be_added_and_removed(session):
-    anna, ben = f.agent(session, "Anna Berg"), f.agent(session, "Ben Ode")
-    conversation = f.conversation(session)
-    assert actions.add_participant(session, conversation, ben.id, actor=f.principal(anna)) is True
-    assert actions.add_participant(session, conversation, ben.id, actor=f.principal(anna)) is False
-    assert actions.participants(session, conversation) == [ben.id]
-    assert actions.remove_participant(session, conversation, ben.id, actor=None) is True
-    assert actions.participants(session, conversation) == []
-    with pytest.raises(actions.ActionError, match="does not exist"):
-        actions.add_participant(session, conversation, 999_999, actor=None)
 
 
 def test_bulk_over_ids_skips_what_does_not_fit_and_reports_why(session):
@@ -203,12 +128,20 @@ def test_bulk_over_a_filter_labels_and_reprioritises_only_matching_conversations
     xs = [f.conversation(session, platform="x") for _ in range(2)]
     other = f.conversation(session, platform="telegram")
     result = actions.bulk(
-        session, "add_labels", actor=None, where=ConversationFilter(platform=["x"]), params={"labels": ["wave"]}
+        session,
+        "add_labels",
+        actor=None,
+        where=ConversationFilter(platform=["x"]),
+        params={"labels": ["wave"]},
     )
     assert sorted(result.done) == sorted(c.id for c in xs)
     assert other.labels == []
     result = actions.bulk(
-        session, "set_priority", actor=None, where=ConversationFilter(platform=["x"]), params={"priority": "high"}
+        session,
+        "set_priority",
+        actor=None,
+        where=ConversationFilter(platform=["x"]),
+        params={"priority": "high"},
     )
     assert {c.priority for c in xs} == {"high"} and other.priority == "normal"
 
@@ -229,6 +162,8 @@ def test_bulk_input_errors_change_nothing(session):
 def test_bulk_assign_goes_through_routing(session):
     anna = f.agent(session)
     convs = [f.conversation(session) for _ in range(2)]
-    result = actions.bulk(session, "assign", actor=None, ids=[c.id for c in convs], params={"agent_id": anna.id})
+    result = actions.bulk(
+        session, "assign", actor=None, ids=[c.id for c in convs], params={"agent_id": anna.id}
+    )
     assert result.done == [c.id for c in convs]
     assert {c.assignee_id for c in session.scalars(select(Conversation))} == {anna.id}
