@@ -82,7 +82,7 @@ def _codes(values: list[str] | None, what: str) -> list[str]:
         value = raw.strip().lower()
         if not value:
             continue
-        if not re.fullmatch(r"[a-z0-9_-]{2,32}", value):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
             raise RoutingError(f"{what} {raw!r} is not a code like 'de' or 'instagram'")
         if value not in out:
             out.append(value)
