@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -450,6 +451,7 @@ def main() -> None:
             finally:
                 if server is not None:
                     server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
     print()
     print("summary (p95 over all filters, target < 50 ms):")
     for backend, results in report["backends"].items():
