@@ -45,9 +45,14 @@ class Desk:
     base_url: str
     fake: RunningFakeServer
 
-    def post_webhook(self, platform: str, slug: str, payload: dict[str, Any], secret: str = "app-secret") -> None:
+    def post_webhook(
+        self, platform: str, slug: str, payload: dict[str, Any], secret: str = "app-secret"
+    ) -> None:
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", **sign(platform, body, AccountCredentials(app_secret=secret))}
+        headers = {
+            "Content-Type": "application/json",
+            **sign(platform, body, AccountCredentials(app_secret=secret)),
+        }
         response = httpx.post(f"{self.base_url}/webhooks/{platform}/{slug}", content=body, headers=headers)
         assert response.status_code == 200, response.text
 
@@ -67,8 +72,14 @@ def x_customer_post(tweet_id: str, user_id: str, screen_name: str, name: str, te
         entities={"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
     )
     tweet.pop("extended_tweet", None)
-    tweet["user"] = {**tweet["user"], "id": int(user_id), "id_str": user_id, "screen_name": screen_name,
-                     "name": name, "followers_count": 120}
+    tweet["user"] = {
+        **tweet["user"],
+        "id": int(user_id),
+        "id_str": user_id,
+        "screen_name": screen_name,
+        "name": name,
+        "followers_count": 120,
+    }
     tweet["in_reply_to_user_id"] = int(BRAND_X_ID)
     tweet["in_reply_to_user_id_str"] = BRAND_X_ID
     tweet["in_reply_to_status_id"] = None
@@ -90,7 +101,9 @@ def require_chromium() -> None:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"desk-{port}", daemon=True)
     thread.start()
@@ -123,7 +136,9 @@ def running_desk(tmp: Path) -> Iterator[Desk]:
                 from socialdesk.outbox.sender import run_forever
                 from socialdesk.web.app import create_app
 
-                sender = threading.Thread(target=run_forever, kwargs={"interval": 0.2, "stop": stop}, daemon=True)
+                sender = threading.Thread(
+                    target=run_forever, kwargs={"interval": 0.2, "stop": stop}, daemon=True
+                )
                 sender.start()
                 with serve(create_app()) as base_url:
                     yield Desk(base_url, fake)

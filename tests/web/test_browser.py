@@ -19,7 +19,15 @@ from socialdesk.conversations.models import Conversation
 from socialdesk.db.engine import session_scope
 from socialdesk.routing.models import Agent
 from tests.web import factories
-from tests.web.live import BRAND_X_ID, CHROMIUM, CHROMIUM_ARGS, Desk, require_chromium, running_desk, x_customer_post
+from tests.web.live import (
+    BRAND_X_ID,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Desk,
+    require_chromium,
+    running_desk,
+    x_customer_post,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,17 +42,28 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         with session_scope() as session:
             care = factories.team(session, "Care", slug="care")
             alice = factories.agent(session, "agent", name="Alice Agent", email="alice@example.com")
-            factories.agent(session, "agent", name="Bob Agent", email="bob@example.com", availability="offline")
+            factories.agent(
+                session, "agent", name="Bob Agent", email="bob@example.com", availability="offline"
+            )
             factories.agent(session, "supervisor", name="Sam Supervisor", email="sam@example.com")
             factories.agent(session, "admin", name="Ada Admin", email="ada@example.com")
             care.agents.append(alice)
             factories.brand_with_account(
-                session, "x", slug="acme-x", external_id=BRAND_X_ID, handle="AcmeCare",
-                api_base_url=running.fake.base_url, access_token="x-access-token", brand_name="Acme",
+                session,
+                "x",
+                slug="acme-x",
+                external_id=BRAND_X_ID,
+                handle="AcmeCare",
+                api_base_url=running.fake.base_url,
+                access_token="x-access-token",
+                brand_name="Acme",
             )
             session.add(
                 ReplyTemplate(
-                    name="Apology", shortcode="sorry", default_locale="en", approval="approved",
+                    name="Apology",
+                    shortcode="sorry",
+                    default_locale="en",
+                    approval="approved",
                     bodies={"en": "Hi {{ customer.first_name }}, sorry about that. We are on it."},
                 )
             )
@@ -102,12 +121,39 @@ def test_the_inbox_fills_live_from_webhooks(agent_page: object, desk: Desk) -> N
     page = agent_page
     assert page.locator("li.empty").count() == 1  # type: ignore[attr-defined]
     page.evaluate("window.__no_reload = true")  # type: ignore[attr-defined]
-    desk.post_webhook("x", "acme-x", x_customer_post("1900000000000000001", "501", "dana_m", "Dana Miller",
-                                                     "@AcmeCare my parcel never arrived, order 4471. Where is it?"))
-    desk.post_webhook("x", "acme-x", x_customer_post("1900000000000000002", "502", "lee_k", "Lee Kim",
-                                                     "@AcmeCare the app crashes when I open my basket"))
-    desk.post_webhook("x", "acme-x", x_customer_post("1900000000000000003", "503", "sam_r", "Sami Ruiz",
-                                                     "@AcmeCare how do I change my delivery address?"))
+    desk.post_webhook(
+        "x",
+        "acme-x",
+        x_customer_post(
+            "1900000000000000001",
+            "501",
+            "dana_m",
+            "Dana Miller",
+            "@AcmeCare my parcel never arrived, order 4471. Where is it?",
+        ),
+    )
+    desk.post_webhook(
+        "x",
+        "acme-x",
+        x_customer_post(
+            "1900000000000000002",
+            "502",
+            "lee_k",
+            "Lee Kim",
+            "@AcmeCare the app crashes when I open my basket",
+        ),
+    )
+    desk.post_webhook(
+        "x",
+        "acme-x",
+        x_customer_post(
+            "1900000000000000003",
+            "503",
+            "sam_r",
+            "Sami Ruiz",
+            "@AcmeCare how do I change my delivery address?",
+        ),
+    )
     rows = page.locator("#conv-list li.conv")  # type: ignore[attr-defined]
     rows.nth(2).wait_for()
     assert rows.count() == 3
