@@ -103,12 +103,16 @@ def test_whatsapp_outside_its_window_only_takes_an_approved_template(session):
         ),
         actor=None,
     )
-    with pytest.raises(service.WindowError):  # a draft is not approved
+    agent = f.principal(f.agent(session))
+    with pytest.raises(service.WindowError):  # an agent may use a draft, but not outside the window
+        service.queue_reply(session, conversation, "", actor=agent, template_id=template.id, now=now)
+    with pytest.raises(service.ReplyError, match="approved ones only"):  # automation: approved only
         service.queue_reply(session, conversation, "", actor=None, template_id=template.id, now=now)
     templates.set_approval(session, template, "approved", actor=None)
     message = service.queue_reply(session, conversation, "", actor=None, template_id=template.id, now=now)
     item = item_for(session, message)
     assert item.platform_template == "order_follow_up" and item.platform_template_language == "en"
+    assert item.automatic is True
 
 
 # --- handoff rules ---------------------------------------------------------------------------------

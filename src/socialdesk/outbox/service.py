@@ -182,14 +182,19 @@ def queue_reply(
     template_id: int | None = None,
     public: bool | None = None,
     split: bool = False,
-    automatic: bool = False,
+    automatic: bool | None = None,
     send_after: datetime | None = None,
     now: datetime | None = None,
 ) -> Message:
-    """Queue a reply; returns its (first) outbound Message. ReplyError says what is wrong."""
+    """Queue a reply; returns its (first) outbound Message. ReplyError says what is wrong.
+
+    ``automatic`` (default: no actor means automation) marks replies nobody typed just now:
+    they may use approved templates only and wait while a crisis pauses automation.
+    """
     from socialdesk.assist.templates import TemplateError, render_for, usable_template
 
     now = now or utcnow()
+    automatic = actor is None if automatic is None else automatic
     if conversation.status == "closed":
         raise ReplyError(f"conversation {conversation.id} is closed; a new customer message starts a new one")
     account = session.get(SocialAccount, conversation.account_id)
