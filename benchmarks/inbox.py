@@ -218,13 +218,17 @@ def build_rows(scale: float) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def load(engine, rows: dict[str, list[dict[str, Any]]]) -> float:
-    from sqlalchemy import insert, text
+def sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
-    from socialdesk.db.models import Base
+
+def load(engine, rows: dict[str, list[dict[str, Any]]]) -> float:
 
     started = time.perf_counter()
-    tables = Base.metadata.tables
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()
         try:
@@ -241,29 +245,23 @@ def load(engine, rows: dict[str, list[dict[str, Any]]]) -> float:
         finally:
             raw.close()
     else:
-        with engine.begin() as conn:
+        # Plain sqlite3 executemany with values in the stored format (what UTCDateTime writes),
+        # skipping SQLAlchemy's per-value bind processing.
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
             for name, data in rows.items():
-                table = tables[name]
-                json_cols = {
-                    c.name for c in table.columns if c.type.__class__.__name__ in ("JSON", "Variant")
-                }
+                columns = list(data[0])
+                sql = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                 for start in range(0, len(data), CHUNK):
-                    chunk = data[start : start + CHUNK]
-                    if json_cols:
-                        chunk = [
-                            {
-                                **r,
-                                **{
-                                    c: json.loads(r[c]) if isinstance(r[c], str) else r[c]
-                                    for c in json_cols
-                                    if c in r
-                                },
-                            }
-                            for r in chunk
-                        ]
-                    conn.execute(insert(table), chunk)
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+                    cur.executemany(
+                        sql, [[sqlite_value(r[c]) for c in columns] for r in data[start : start + CHUNK]]
+                    )
+            raw.commit()
+            cur.execute("ANALYZE")
+            raw.commit()
+        finally:
+            raw.close()
     return time.perf_counter() - started
 
 
@@ -452,6 +450,8 @@ def main() -> None:
                 if server is not None:
                     server.stop()
     shutil.rmtree(workdir, ignore_errors=True)
+    load1, load5, _ = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min) {load5:.1f} (5 min) at the end")
     print()
     print("summary (p95 over all filters, target < 50 ms):")
     for backend, results in report["backends"].items():
