@@ -14,7 +14,9 @@ from tests.outbox import factories as f
 
 
 def make(session, name="sorry", bodies=None, **kw):
-    bodies = bodies or {"en": "Hi {{ customer.first_name }}, {{ agent.first_name }} from {{ brand.name }} here."}
+    bodies = bodies or {
+        "en": "Hi {{ customer.first_name }}, {{ agent.first_name }} from {{ brand.name }} here."
+    }
     return templates.create_template(session, TemplateInput(name=name, bodies=bodies, **kw), actor=None)
 
 
@@ -40,8 +42,13 @@ def test_the_sandbox_refuses_attribute_tricks_and_memory_bombs(source):
 def test_a_template_renders_the_documented_variables_for_the_conversation(session):
     anna = f.agent(session, "Anna Berg")
     conversation = f.conversation(session, author_name="Maria Lopez", text="where is order #A1234?")
-    template = make(session, bodies={"en": "Hi {{ customer.first_name }}, {{ agent.first_name }} from "
-                                           "{{ brand.name }} here about order {{ order_id or 'your order' }}."})
+    template = make(
+        session,
+        bodies={
+            "en": "Hi {{ customer.first_name }}, {{ agent.first_name }} from "
+            "{{ brand.name }} here about order {{ order_id or 'your order' }}."
+        },
+    )
     text, locale = templates.render_for(session, template, conversation, actor=f.principal(anna))
     brand = session.get(Brand, conversation.brand_id).name
     assert text == f"Hi Maria, Anna from {brand} here about order A1234." or text.startswith(
@@ -70,7 +77,15 @@ def test_unknown_variables_and_bad_syntax_are_refused_when_saved(session):
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("de", "de"), ("de-AT", "de"), ("pt-BR", "pt-BR"), ("pt", "pt-BR"), ("fr", "en"), ("", "en"), (None, "en")],
+    [
+        ("de", "de"),
+        ("de-AT", "de"),
+        ("pt-BR", "pt-BR"),
+        ("pt", "pt-BR"),
+        ("fr", "en"),
+        ("", "en"),
+        (None, "en"),
+    ],
 )
 def test_the_customers_language_picks_the_body_with_fallback_to_the_default(session, language, expected):
     template = make(session, bodies={"en": "Hello", "de": "Hallo", "pt-BR": "Olá"})
@@ -79,7 +94,9 @@ def test_the_customers_language_picks_the_body_with_fallback_to_the_default(sess
 
 def test_the_conversation_language_chooses_the_body(session):
     conversation = f.conversation(session, language="de")
-    template = make(session, bodies={"en": "Hello {{ customer.first_name }}", "de": "Hallo {{ customer.first_name }}"})
+    template = make(
+        session, bodies={"en": "Hello {{ customer.first_name }}", "de": "Hallo {{ customer.first_name }}"}
+    )
     text, locale = templates.render_for(session, template, conversation, actor=None)
     assert locale == "de" and text.startswith("Hallo")
 
@@ -93,7 +110,9 @@ def test_only_approved_templates_serve_automation_and_editing_revokes_approval(s
     templates.set_approval(session, template, "approved", actor=None)
     assert templates.usable_template(session, template.id, automatic=True).approval == "approved"
 
-    templates.update_template(session, template, TemplateInput(name="sorry", bodies={"en": "Changed"}), actor=None)
+    templates.update_template(
+        session, template, TemplateInput(name="sorry", bodies={"en": "Changed"}), actor=None
+    )
     assert template.approval == "draft"
     templates.set_approval(session, template, "rejected", actor=None)
     with pytest.raises(TemplateError, match="rejected"):
@@ -140,7 +159,9 @@ def test_macro_definitions_are_validated(session):
 def test_an_automatic_macro_cannot_use_a_draft_template(session):
     conversation = f.conversation(session)
     template = make(session)
-    macro = templates.create_macro(session, "auto", [{"type": "reply", "template_id": template.id}], actor=None)
+    macro = templates.create_macro(
+        session, "auto", [{"type": "reply", "template_id": template.id}], actor=None
+    )
     with pytest.raises(TemplateError, match="approved ones only"):
         templates.run_macro(session, conversation, macro, actor=None, automatic=True)
 
@@ -156,28 +177,59 @@ def test_templates_api_roles_and_macro_endpoint(session, client):
     created = client.post("/api/v1/templates", json=payload, headers=admin)
     assert created.status_code == 201 and created.json()["approval"] == "draft"
     template_id = created.json()["id"]
-    bad = client.post("/api/v1/templates", json={**payload, "name": "x", "shortcode": None,
-                                                 "bodies": {"en": "{{ evil }}"}}, headers=admin)
+    bad = client.post(
+        "/api/v1/templates",
+        json={**payload, "name": "x", "shortcode": None, "bodies": {"en": "{{ evil }}"}},
+        headers=admin,
+    )
     assert bad.status_code == 422 and "unknown variable" in bad.json()["detail"]
-    assert client.post(f"/api/v1/templates/{template_id}/approval", json={"approval": "approved"},
-                       headers=agent_auth).status_code == 403
-    approved = client.post(f"/api/v1/templates/{template_id}/approval", json={"approval": "approved"}, headers=admin)
+    assert (
+        client.post(
+            f"/api/v1/templates/{template_id}/approval", json={"approval": "approved"}, headers=agent_auth
+        ).status_code
+        == 403
+    )
+    approved = client.post(
+        f"/api/v1/templates/{template_id}/approval", json={"approval": "approved"}, headers=admin
+    )
     assert approved.json()["approval"] == "approved"
-    assert [t["name"] for t in client.get("/api/v1/templates?shortcode=/thx", headers=agent_auth).json()] == ["thanks"]
+    assert [t["name"] for t in client.get("/api/v1/templates?shortcode=/thx", headers=agent_auth).json()] == [
+        "thanks"
+    ]
 
     conversation = f.conversation(session, author_name="Maria Lopez")
-    preview = client.post(f"/api/v1/templates/{template_id}/render", json={"conversation_id": conversation.id},
-                          headers=agent_auth)
+    preview = client.post(
+        f"/api/v1/templates/{template_id}/render",
+        json={"conversation_id": conversation.id},
+        headers=agent_auth,
+    )
     assert preview.json() == {"text": "Thanks Maria!", "locale": "en"}
 
-    macro = client.post("/api/v1/macros", json={"name": "close", "actions": [
-        {"type": "reply", "template_id": template_id}, {"type": "set_status", "status": "resolved"}]}, headers=admin)
+    macro = client.post(
+        "/api/v1/macros",
+        json={
+            "name": "close",
+            "actions": [
+                {"type": "reply", "template_id": template_id},
+                {"type": "set_status", "status": "resolved"},
+            ],
+        },
+        headers=admin,
+    )
     assert macro.status_code == 201
-    applied = client.post(f"/api/v1/conversations/{conversation.id}/macros/{macro.json()['id']}", headers=agent_auth)
+    applied = client.post(
+        f"/api/v1/conversations/{conversation.id}/macros/{macro.json()['id']}", headers=agent_auth
+    )
     assert applied.status_code == 200 and applied.json()["status"] == "resolved"
-    assert client.post(f"/api/v1/conversations/{conversation.id}/status", json={"status": "closed"},
-                       headers=agent_auth).status_code == 200
-    again = client.post(f"/api/v1/conversations/{conversation.id}/macros/{macro.json()['id']}", headers=agent_auth)
+    assert (
+        client.post(
+            f"/api/v1/conversations/{conversation.id}/status", json={"status": "closed"}, headers=agent_auth
+        ).status_code
+        == 200
+    )
+    again = client.post(
+        f"/api/v1/conversations/{conversation.id}/macros/{macro.json()['id']}", headers=agent_auth
+    )
     assert again.status_code == 422 and "is closed" in again.json()["detail"]
     session.expire_all()
     assert len(session.scalars(select(OutboxItem)).all()) == 1  # the refused macro left nothing behind

@@ -15,8 +15,12 @@ def test_status_priority_labels_and_notes_over_http_record_the_calling_agent(ses
     auth = f.headers(session, "agent", anna)
     url = f"/api/v1/conversations/{conversation.id}"
 
-    assert client.post(f"{url}/status", json={"status": "pending"}, headers=auth).json()["status"] == "pending"
-    assert client.post(f"{url}/priority", json={"priority": "high"}, headers=auth).json()["priority"] == "high"
+    assert (
+        client.post(f"{url}/status", json={"status": "pending"}, headers=auth).json()["status"] == "pending"
+    )
+    assert (
+        client.post(f"{url}/priority", json={"priority": "high"}, headers=auth).json()["priority"] == "high"
+    )
     body = client.post(f"{url}/labels", json={"add": ["Refund"]}, headers=auth).json()
     assert body["labels"] == ["refund"]
     note = client.post(f"{url}/notes", json={"body": "@anna look"}, headers=auth)
@@ -24,7 +28,11 @@ def test_status_priority_labels_and_notes_over_http_record_the_calling_agent(ses
     assert [n["body"] for n in client.get(f"{url}/notes", headers=auth).json()] == ["@anna look"]
 
     timeline = client.get(f"{url}/events", headers=auth).json()
-    mine = [e for e in timeline if e["kind"] in ("status_changed", "priority_changed", "labels_added", "note_added")]
+    mine = [
+        e
+        for e in timeline
+        if e["kind"] in ("status_changed", "priority_changed", "labels_added", "note_added")
+    ]
     assert len(mine) == 4 and {e["actor_agent_id"] for e in mine} == {anna.id}
 
 
@@ -77,18 +85,22 @@ def test_an_agent_may_bulk_assign_to_themselves_but_not_to_a_colleague(session, 
     convs = [f.conversation(session) for _ in range(2)]
     auth = f.headers(session, "agent", anna)
     ids = [c.id for c in convs]
-    refused = client.post("/api/v1/conversations/bulk", json={"action": "assign", "ids": ids, "agent_id": ben.id},
-                          headers=auth)
+    refused = client.post(
+        "/api/v1/conversations/bulk", json={"action": "assign", "ids": ids, "agent_id": ben.id}, headers=auth
+    )
     assert refused.status_code == 403
     assert "only to themselves" in refused.json()["detail"]
-    ok = client.post("/api/v1/conversations/bulk", json={"action": "assign", "ids": ids, "agent_id": anna.id},
-                     headers=auth)
+    ok = client.post(
+        "/api/v1/conversations/bulk", json={"action": "assign", "ids": ids, "agent_id": anna.id}, headers=auth
+    )
     assert ok.status_code == 200 and ok.json()["done"] == ids
 
 
 def test_bulk_filter_errors_are_422(session, client):
     auth = f.headers(session, "admin")
     response = client.post(
-        "/api/v1/conversations/bulk", json={"action": "resolve", "filter": {"status": ["sleeping"]}}, headers=auth
+        "/api/v1/conversations/bulk",
+        json={"action": "resolve", "filter": {"status": ["sleeping"]}},
+        headers=auth,
     )
     assert response.status_code == 422 and "unknown status" in response.json()["detail"]
