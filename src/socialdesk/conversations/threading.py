@@ -70,6 +70,7 @@ def add_message(conversation: Conversation, message: Message) -> list[Conversati
             conversation=conversation,
             kind="message_in" if message.direction == "inbound" else "message_out",
             at=at,
+            actor_agent_id=message.sent_by_agent_id,
             data={"external_id": message.external_id, "public": message.is_public},
         )
     )

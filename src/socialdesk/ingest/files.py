@@ -123,7 +123,7 @@ def import_twcs(session: Session, path: Path, *, brand_slug: str | None = None) 
 
     accounts: dict[str, SocialAccount] = {}
     ordered = sorted(rows.values(), key=lambda r: (r.item.sent_at, r.depth))
-    ingestor = Ingestor(session)
+    ingestor = Ingestor(session, bulk=True)
     pending: list[tuple[SocialAccount, InboundMessage]] = []
     for row in ordered:
         item = row.item
@@ -272,7 +272,7 @@ def import_jsonl(session: Session, path: Path) -> IngestReport:
     text = read_text(path)
     report = IngestReport()
     accounts: dict[tuple[str, str], SocialAccount | None] = {}
-    ingestor = Ingestor(session)
+    ingestor = Ingestor(session, bulk=True)
     batch: list[tuple[SocialAccount, InboundMessage]] = []
     for line_no, line in _lines(text):
         try:

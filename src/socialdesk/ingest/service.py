@@ -21,6 +21,8 @@ from socialdesk.config import get_settings
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 from socialdesk.conversations.threading import add_message, needs_new_generation
 from socialdesk.customers.models import Customer, Identity
+from socialdesk.db.base import utcnow
+from socialdesk.db.ids import assign_ids
 from socialdesk.ingest.models import DeadLetter
 from socialdesk.platforms.base import InboundMessage, StatusUpdate
 
@@ -92,13 +94,15 @@ def record_dead_letter(
 class Ingestor:
     """Stores items for one account at a time; reuse one instance for a whole batch."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, bulk: bool = False) -> None:
+        """``bulk`` reserves ids client-side (for file imports inside one transaction)."""
         self.session = session
+        self.bulk = bulk
         settings = get_settings()
         self.max_text_bytes = settings.max_text_bytes
         self.reopen_window = timedelta(hours=settings.reopen_window_hours)
         self._messages: dict[tuple[int, str], Message | None] = {}
-        self._identities: dict[tuple[str, str], Identity] = {}
+        self._identities: dict[tuple[str, str], Identity | None] = {}
         self._threads: dict[tuple[int, str], Conversation | None] = {}
         self._new: list[Message] = []
 
@@ -117,12 +121,29 @@ class Ingestor:
                 self._messages.setdefault((account.id, ext), known.get(ext))
         authors = sorted({i.author_id for i in items if i.direction == "inbound"})
         for chunk in _chunks(authors, 500):
-            for identity in self.session.scalars(
-                select(Identity).where(
-                    Identity.platform == account.platform, Identity.external_user_id.in_(chunk)
+            found_ids = {
+                identity.external_user_id: identity
+                for identity in self.session.scalars(
+                    select(Identity).where(
+                        Identity.platform == account.platform, Identity.external_user_id.in_(chunk)
+                    )
+                )
+            }
+            for author in chunk:
+                self._identities.setdefault((account.platform, author), found_ids.get(author))
+        keys = sorted({i.thread_key for i in items} - {k for a, k in self._threads if a == account.id})
+        for chunk in _chunks(keys, 500):
+            latest: dict[str, Conversation] = {}
+            for conversation in self.session.scalars(
+                select(Conversation).where(
+                    Conversation.account_id == account.id, Conversation.thread_key.in_(chunk)
                 )
             ):
-                self._identities[(identity.platform, identity.external_user_id)] = identity
+                known = latest.get(conversation.thread_key)
+                if known is None or conversation.generation > known.generation:
+                    latest[conversation.thread_key] = conversation
+            for key in chunk:
+                self._threads.setdefault((account.id, key), latest.get(key))
 
     def store(self, account: SocialAccount, item: InboundMessage, report: IngestReport) -> Message | None:
         """Store one item; returns the new message, or None for a duplicate or dead letter."""
@@ -160,9 +181,19 @@ class Ingestor:
             sent_at=item.sent_at,
             language=item.language_hint,
             raw=item.raw,
+            # Every column explicit: rows with the same columns go out in one executemany.
+            kind="message",
+            conversation_id=None,
+            customer_id=None,
+            received_at=utcnow(),
+            sentiment="",
+            issue_type="",
+            urgency=None,
+            triage=None,
+            processed_at=None,
+            delivery_status="sent" if item.direction == "outbound" else "",
+            sent_by_agent_id=None,
         )
-        if item.direction == "outbound":
-            message.delivery_status = "sent"
         customer = None
         if item.direction == "inbound":
             customer = self._customer(account, item, report)
@@ -184,6 +215,8 @@ class Ingestor:
 
     def finish(self, report: IngestReport) -> None:
         """Flush the batch and collect the new messages' ids for the processing queue."""
+        if self.bulk:
+            assign_ids(self.session)
         self.session.flush()
         report.message_ids.extend(m.id for m in self._new)
         self._new.clear()
@@ -199,7 +232,7 @@ class Ingestor:
     def _customer(self, account: SocialAccount, item: InboundMessage, report: IngestReport) -> Customer:
         key = (account.platform, item.author_id)
         identity = self._identities.get(key)
-        if identity is None:
+        if identity is None and key not in self._identities:
             identity = self.session.scalar(
                 select(Identity).where(
                     Identity.platform == account.platform,
