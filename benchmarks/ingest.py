@@ -129,8 +129,8 @@ def start_server(db_url: str, port: int, data_dir: str) -> subprocess.Popen:
         "from socialdesk.brands.models import Brand, SocialAccount\n"
         "with session_scope() as s:\n"
         "    b = Brand(slug='bench', name='Bench'); s.add(b)\n"
-        "    s.add(SocialAccount(brand=b, platform='whatsapp', slug='bench-wa', external_id='106540352242922',"
-        " app_secret='bench-secret', verify_token='v'))\n"
+        "    s.add(SocialAccount(brand=b, platform='whatsapp', slug='bench-wa',"
+        " external_id='106540352242922', app_secret='bench-secret', verify_token='v'))\n"
     )
     subprocess.run([sys.executable, "-c", seed], env=env, check=True)
     proc = subprocess.Popen(
