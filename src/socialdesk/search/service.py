@@ -59,7 +59,7 @@ def terms_of(query: str) -> list[str]:
 def search(session: Session, query: str, *, limit: int = 50) -> SearchResults:
     terms = terms_of(query)
     if session.get_bind().dialect.name == "postgresql":
-        messages, customers = _postgresql(session, terms, limit)
+        messages, customers = _postgresql(session, terms, query, limit)
     else:
         messages, customers = _sqlite(session, terms, limit)
     return SearchResults(query=query, terms=terms, messages=messages, customers=customers)
@@ -92,18 +92,23 @@ def _sqlite(session: Session, terms: list[str], limit: int) -> tuple[list[Messag
     return messages, _customers(session, customer_ids)
 
 
-def _postgresql(session: Session, terms: list[str], limit: int) -> tuple[list[MessageHit], list[CustomerHit]]:
+def _postgresql(
+    session: Session, terms: list[str], raw: str, limit: int
+) -> tuple[list[MessageHit], list[CustomerHit]]:
     # Each word a prefix; to_tsquery gets only \w+ words joined by &, so it always parses.
+    # PostgreSQL's parser keeps e-mail addresses and URLs whole, so the raw query parsed the
+    # same way (plainto_tsquery) is the other way to match.
     tsquery = " & ".join(f"{t}:*" for t in terms)
+    query_sql = "(to_tsquery('simple', :q) || plainto_tsquery('simple', :raw))"
     doc = pg_document(MESSAGE_COLUMNS, "m")
     rows = session.execute(
         text(
-            f"SELECT {HIT_COLUMNS}, "
-            f"ts_headline('simple', m.text, q, 'StartSel=[,StopSel=],MaxWords=24,MinWords=8') AS snip "
-            f"FROM message m, to_tsquery('simple', :q) q WHERE {doc} @@ q "
-            f"ORDER BY ts_rank({doc}, q) DESC, m.id DESC LIMIT :limit"
+            f"WITH qq AS (SELECT {query_sql} AS q) SELECT {HIT_COLUMNS}, "
+            f"ts_headline('simple', m.text, qq.q, 'StartSel=[,StopSel=],MaxWords=24,MinWords=8') AS snip "
+            f"FROM message m, qq WHERE {doc} @@ qq.q "
+            f"ORDER BY ts_rank({doc}, qq.q) DESC, m.id DESC LIMIT :limit"
         ),
-        {"q": tsquery, "limit": limit},
+        {"q": tsquery, "raw": raw, "limit": limit},
     ).all()
     messages = [_message_hit(r) for r in rows]
     customer_ids = [
@@ -111,11 +116,11 @@ def _postgresql(session: Session, terms: list[str], limit: int) -> tuple[list[Me
         for r in session.execute(
             text(
                 f"SELECT c.id FROM customer c "
-                f"WHERE {pg_document(CUSTOMER_COLUMNS, 'c')} @@ to_tsquery('simple', :q) "
+                f"WHERE {pg_document(CUSTOMER_COLUMNS, 'c')} @@ {query_sql} "
                 f"UNION SELECT i.customer_id FROM identity i "
-                f"WHERE {pg_document(IDENTITY_COLUMNS, 'i')} @@ to_tsquery('simple', :q) LIMIT :limit"
+                f"WHERE {pg_document(IDENTITY_COLUMNS, 'i')} @@ {query_sql} LIMIT :limit"
             ),
-            {"q": tsquery, "limit": limit},
+            {"q": tsquery, "raw": raw, "limit": limit},
         )
     ]
     return messages, _customers(session, customer_ids)
