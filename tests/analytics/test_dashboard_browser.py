@@ -70,8 +70,8 @@ def test_dashboard_renders_charts_with_data_and_csv_links(app, seeded):
                 "instagram",
                 "x",
             ]
-            assert page.locator("#chart-frt rect.bar").count() == 6
-            issues = page.locator("#chart-issues rect.bar").evaluate_all(
+            assert page.locator("#chart-frt rect.chart-bar").count() == 6
+            issues = page.locator("#chart-issues rect.chart-bar").evaluate_all(
                 "els => els.map(e => e.dataset.label)"
             )
             assert issues == ["order_status", "refund"]

@@ -197,6 +197,9 @@ def test_survey_page_takes_one_answer_and_refuses_forged_or_expired_links(client
     session.expire_all()
     stored = session.get(CsatSurvey, survey.id)
     assert (stored.rating, stored.comment, stored.answered_via) == (5, "¡genial!", "page")
+    assert [(h["rating"], h["via"]) for h in surveys.customer_history(session, conv.customer_id)] == [
+        (5, "page")
+    ]
     with time_machine.travel(stored.created_at + timedelta(days=8)):
         assert client.get(f"/survey/{token}").status_code == 410
 

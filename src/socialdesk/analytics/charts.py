@@ -94,13 +94,18 @@ def lines(title: str, points: list[dict[str, Any]], names: list[str]) -> str:
 
 
 def bars(
-    title: str, labels: list[str], values: list[float | None], fmt=_num, colour: str = PALETTE[0]
+    title: str,
+    labels: list[str],
+    values: list[float | None],
+    fmt=_num,
+    colour: str = PALETTE[0],
+    ymax: float | None = None,
 ) -> str:
-    """Vertical bars, one per label (distributions, issue types, compliance)."""
-    if not labels or all(not v for v in values):
+    """Vertical bars, one per label (distributions, issue types; shares with ymax=1)."""
+    if not labels or all(v is None for v in values) or (ymax is None and all(not v for v in values)):
         return empty(title)
     vals = [float(v or 0) for v in values]
-    ymax = _nice_max(max(vals))
+    ymax = ymax or _nice_max(max(vals))
     iw, ih = W - PAD_L - PAD_R, H - PAD_B - PAD_T
     slot = iw / len(labels)
     width = max(slot * 0.7, 2)
@@ -109,7 +114,7 @@ def bars(
     for label, x, v in zip(labels, xs, vals, strict=True):
         h = ih * v / ymax
         body.append(
-            f'<rect class="bar" data-label="{escape(label)}" x="{x - width / 2:.1f}" '
+            f'<rect class="chart-bar" data-label="{escape(label)}" x="{x - width / 2:.1f}" '
             f'y="{PAD_T + ih - h:.1f}" width="{width:.1f}" height="{h:.1f}" fill="{colour}">'
             f"<title>{escape(label)}: {fmt(v)}</title></rect>"
         )

@@ -255,3 +255,23 @@ def answer_from_reply(session: Session, message: Message) -> CsatSurvey | None:
     return answer(
         session, survey, parsed[0], parsed[1], via="reply", at=message.sent_at, message_id=message.id
     )
+
+
+def customer_history(session: Session, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """A customer's past survey answers, newest first (for the customer panel)."""
+    rows = session.scalars(
+        select(CsatSurvey)
+        .where(CsatSurvey.customer_id == customer_id, CsatSurvey.rating.is_not(None))
+        .order_by(CsatSurvey.answered_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "conversation_id": s.conversation_id,
+            "rating": s.rating,
+            "comment": s.comment,
+            "answered_at": s.answered_at,
+            "via": s.answered_via,
+        }
+        for s in rows
+    ]
