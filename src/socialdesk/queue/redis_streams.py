@@ -350,6 +350,9 @@ class StreamWorker:
         while not self._stop.is_set():
             try:
                 self.queue.ensure_group()
+                # Register before the first delivery (Redis creates consumers lazily), so
+                # `consumers` counts idle workers too and `drain` knows somebody is there.
+                self.redis.xgroup_createconsumer(self.queue.stream, self.queue.group, self.consumer)
                 self.housekeeping()
                 self.poll_once()
                 backoff = 0.0
