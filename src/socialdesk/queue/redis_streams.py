@@ -245,6 +245,7 @@ class RedisStreamQueue:
 
         if not self.redis.set(self.sweep_lock, "1", nx=True, px=int(self.settings.sweep_interval_s * 1000)):
             return 0
+        self._forget_departed_consumers()
         groups = [g for g in self.redis.xinfo_groups(self.stream) if g["name"] == self.group]
         oldest = self._oldest_unacked(groups[0]) if groups else None
         cutoff = utcnow().timestamp()
@@ -274,6 +275,14 @@ class RedisStreamQueue:
             self.enqueue(lost)
             metrics.SWEPT.inc(len(lost))
         return len(lost)
+
+    def _forget_departed_consumers(self) -> None:
+        """Drop consumers of killed workers once their entries were reclaimed, so `consumers` counts
+        the living. A live consumer touches the group every ``block_ms``; an hour idle is gone."""
+        limit_ms = max(3_600_000, 20 * self.settings.claim_idle_ms)
+        for consumer in self.redis.xinfo_consumers(self.stream, self.group):
+            if int(consumer["pending"]) == 0 and int(consumer["idle"]) > limit_ms:
+                self.redis.xgroup_delconsumer(self.stream, self.group, consumer["name"])
 
     # -- dead letters ------------------------------------------------------------------------
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
