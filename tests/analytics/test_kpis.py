@@ -259,6 +259,24 @@ def test_refresh_folds_in_new_events_only_once(session, world):
     assert response_times(session, f)["overall"]["count"] == 2
 
 
+def test_time_groupings_and_series(client, world):
+    by_hour = _get(client, world, "/api/v1/analytics/volume", group_by="hour").json()["groups"]
+    assert {g["key"]: (g["conversations"], g["messages_in"]) for g in by_hour} == {
+        "09": (1, 2),
+        "10": (0, 1),
+        "11": (1, 1),
+        "13": (0, 1),
+        "15": (1, 1),
+    }
+    by_week = _get(client, world, "/api/v1/analytics/csat", group_by="week").json()
+    assert by_week["overall"]["answers"] == 0
+    week = _get(client, world, "/api/v1/analytics/volume", group_by="week").json()["groups"]
+    assert [(g["key"], g["conversations"]) for g in week] == [("2026-11-02", 3)]  # a Monday
+    series = _get(client, world, "/api/v1/analytics/volume-by-sentiment").json()
+    assert series["names"] == ["negative", "neutral", "positive"]
+    assert series["points"] == [{"t": "2026-11-02", "negative": 3, "neutral": 2, "positive": 1}]
+
+
 def test_the_one_pass_report_equals_the_per_figure_queries(session, world):
     from socialdesk.analytics import kpis
 

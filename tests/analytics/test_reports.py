@@ -74,6 +74,11 @@ def test_report_prints_markdown_csv_and_json_with_the_same_figures(desk):
     assert values[("platform", "x", "conversations")] == "2"
 
 
+def test_rebuild_recomputes_every_conversation(desk):
+    out = desk.invoke(app, ["report", "rebuild"])
+    assert out.exit_code == 0 and "rebuilt the KPI rollups of 2 conversations" in out.stdout
+
+
 def test_report_rejects_bad_input(desk):
     bad_format = desk.invoke(app, ["report", "--format", "pdf"])
     assert bad_format.exit_code == 2 and "unknown format 'pdf'" in bad_format.stderr

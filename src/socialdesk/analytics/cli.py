@@ -174,3 +174,19 @@ def schedule_run(
             typer.echo("no reports due")
     if any(outcome != "sent" for _, outcome in done):
         raise typer.Exit(1)
+
+
+@report_app.command("rebuild")
+def rebuild() -> None:
+    """Recompute every conversation's KPI rollups from its events (after changing business
+    hours or SLA policies, or once after installing on a large existing desk)."""
+    import time
+
+    from socialdesk.analytics.rollup import rebuild_all
+    from socialdesk.db.engine import session_scope
+
+    _upgrade()
+    started = time.perf_counter()
+    with session_scope() as session:
+        n = rebuild_all(session)
+    typer.echo(f"rebuilt the KPI rollups of {n} conversations in {time.perf_counter() - started:.1f} s")
