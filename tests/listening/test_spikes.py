@@ -60,7 +60,7 @@ def test_past_spikes_do_not_raise_the_baseline():
 
 def test_quiet_topics_need_the_minimum_count():
     store = history(7, lambda h: 0)
-    store.add("rule:1", T0 + timedelta(days=7), 1)
+    store.set_history_start("rule:1", T0)  # a week of silence
     now = T0 + timedelta(days=7, hours=12)
     store.add("rule:1", now - timedelta(minutes=2), SpikeConfig().min_count - 1)
     assert assess(store, "rule:1", now) is None  # from 0 to 9 is "more", not an alarm

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from socialdesk.listening.query import tokenize
+from socialdesk.listening.spikes import poisson_sf
 
 # Normalised (accent-free) like the tokens they are compared with.
 _STOP_TEXT = """
@@ -68,6 +69,10 @@ class PhraseStore(Protocol):
 
     def phrases_of(self, message_ids: list[int]) -> dict[int, list[str]]: ...
 
+    def history_start(self) -> datetime | None:
+        """When the oldest phrase hit was stored (how much past there is to compare with)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EmergingConfig:
@@ -75,8 +80,10 @@ class EmergingConfig:
     min_messages: int = 8
     min_authors: int = 5
     history_days: int = 7
-    # Window count must exceed this multiple of the phrase's own past rate per window...
+    # Window count must exceed this multiple of the phrase's own past rate per window, and be
+    # improbable under that rate (Poisson, rate inflated like the spike detector's)...
     min_ratio: float = 4.0
+    p_value: float = 1e-4
     # ...and the count of the window before it (it is growing, not a steady topic).
     min_growth: float = 1.5
     cohesion: float = 0.5
@@ -110,9 +117,15 @@ def assess_phrase(
     previous = store.count(phrase, start - window, start)
     if len(hits) < cfg.min_growth * previous:
         return None
-    past = store.count(phrase, start - timedelta(days=cfg.history_days), start)
-    per_window = past / (cfg.history_days * 24 * 60 / cfg.window_minutes)
+    since = start - timedelta(days=cfg.history_days)
+    first = store.history_start()
+    if first is not None and first > since:
+        since = first  # young history: average over what there is, not over seven empty days
+    windows = max((start - since) / window, 1.0)
+    per_window = store.count(phrase, since, start) / windows
     if len(hits) < cfg.min_ratio * max(per_window, 1.0):
+        return None
+    if poisson_sf(len(hits), per_window * 1.25 + 1.0) >= cfg.p_value:
         return None
     ids = [m for m, _ in hits]
     return group(store, phrase, ids, authors, per_window, previous, start, now, cfg)
@@ -132,8 +145,14 @@ def group(
     phrases_by_message = store.phrases_of(ids)
     counts: Counter[str] = Counter(p for ps in phrases_by_message.values() for p in set(ps))
     n = max(len(ids), 1)
-    coverage = {p: c / n for p, c in counts.items() if c / n >= cfg.cohesion}
-    coverage[seed] = max(coverage.get(seed, 0.0), 1.0)
+    members = [p for p, c in counts.items() if c / n >= cfg.cohesion] or [seed]
+    if seed not in members:
+        members.append(seed)
+    # Rank the group's phrases by how many messages carry them in the whole window: the phrase
+    # at the centre of the complaint ("mascara tube") beats the seed's own wording ("anyone else").
+    window_counts = {p: store.count(p, start, end) for p in members}
+    top_count = max(window_counts.values()) or 1
+    coverage = {p: window_counts[p] / top_count for p in members}
     ranked = sorted(coverage, key=lambda p: (-coverage[p], -len(p), p))
     return EmergingIssue(
         label=_label(ranked, coverage),
@@ -178,8 +197,11 @@ class MemoryPhrases:
         self._times: dict[str, list[float]] = {}
         self._hits: dict[str, list[tuple[int, str]]] = {}
         self._by_message: dict[int, list[str]] = {}
+        self._start: datetime | None = None
 
     def add(self, message_id: int, author: str, at: datetime, phrases: list[str]) -> None:
+        if self._start is None or at < self._start:
+            self._start = at
         self._by_message[message_id] = phrases
         for p in phrases:
             self._times.setdefault(p, []).append(at.timestamp())
@@ -199,3 +221,9 @@ class MemoryPhrases:
 
     def phrases_of(self, message_ids: list[int]) -> dict[int, list[str]]:
         return {m: self._by_message.get(m, []) for m in message_ids}
+
+    def history_start(self) -> datetime | None:
+        return self._start
+
+    def set_history_start(self, at: datetime) -> None:
+        self._start = at

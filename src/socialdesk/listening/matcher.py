@@ -35,7 +35,9 @@ class Document:
         joined = " " + " ".join(tokens) + " "
         return cls(
             tokens=tokens,
-            meta={k: normalize(v).lstrip("@") if k == "author" else normalize(v) for k, v in meta.items() if v},
+            meta={
+                k: normalize(v).lstrip("@") if k == "author" else normalize(v) for k, v in meta.items() if v
+            },
             # Tokens never contain '#' or '@' except as a leading sigil, so two C-level replaces
             # give the sigil-free text the automaton scans.
             bare=joined.replace("#", "").replace("@", "") if ("#" in joined or "@" in joined) else joined,
@@ -66,6 +68,8 @@ def near_ok(left: list[Span], right: list[Span], distance: int) -> bool:
     return False
 
 
+_PRESENT: list[Span] = []  # shared marker for terms whose positions nobody reads (never mutated)
+
 Evaluator = Callable[[dict[int, list[Span]], dict[str, str]], bool]
 
 
@@ -87,6 +91,7 @@ class Matcher:
         self.rule_ids: list[Hashable] = []
         self._evaluators: list[Evaluator] = []
         self.unanchored: list[int] = []
+        self._positional: set[int] = set()
         for rule_id, query in rules:
             node = parse(query) if isinstance(query, str) else query
             index = len(self.rule_ids)
@@ -101,9 +106,11 @@ class Matcher:
         self._automaton = ahocorasick.Automaton()
         for key_id, key in enumerate(self._keys):
             text = " " + " ".join(key.tokens) + ("" if key.prefix else " ")
-            plain = tuple(t for t, sigils in key.terms if not any(sigils))
-            sigiled = tuple((t, sigils) for t, sigils in key.terms if any(sigils))
-            self._automaton.add_word(text, (len(key.tokens) - 1, len(text), plain, sigiled))
+            # Most terms only need "occurred"; positions are computed for NEAR and sigil checks only.
+            presence = tuple(t for t, sig in key.terms if not any(sig) and t not in self._positional)
+            positional = tuple(t for t, sig in key.terms if not any(sig) and t in self._positional)
+            sigiled = tuple((t, sig) for t, sig in key.terms if any(sig))
+            self._automaton.add_word(text, (len(key.tokens) - 1, len(text), presence, positional, sigiled))
         if self._keys:
             self._automaton.make_automaton()
 
@@ -135,9 +142,13 @@ class Matcher:
             return lambda hits, meta: tid in hits
         if isinstance(node, Near):
             a, b, d = self._term(node.left), self._term(node.right), node.distance
+            self._positional.update((a, b))
             return lambda hits, meta: a in hits and b in hits and near_ok(hits[a], hits[b], d)
         if isinstance(node, Field):
-            return lambda hits, meta: field_matches(node, meta)
+            if node.name in ("lang", "issue"):
+                return lambda hits, meta: field_matches(node, meta)
+            name, value = node.name, node.value
+            return lambda hits, meta: meta.get(name) == value
         if isinstance(node, Not):
             inner = self._compile(node.operand)
             return lambda hits, meta: not inner(hits, meta)
@@ -177,16 +188,17 @@ class Matcher:
         if not self._keys:
             return found
         bare, tokens = doc.bare, doc.tokens
-        for end, (width, length, plain, sigiled) in self._automaton.iter(bare):
+        for end, (width, length, presence, positional, sigiled) in self._automaton.iter(bare):
+            for term_id in presence:
+                found[term_id] = _PRESENT
+            if not positional and not sigiled:
+                continue
             # The key begins with the space before its first token; the spaces before that one
             # count the tokens before it.
             first = bare.count(" ", 0, end - length + 1)
             span = (first, first + width)
-            for term_id in plain:
-                if term_id in found:
-                    found[term_id].append(span)
-                else:
-                    found[term_id] = [span]
+            for term_id in positional:
+                found.setdefault(term_id, []).append(span)
             for term_id, sigils in sigiled:
                 if any(s and tokens[first + i][0] != s for i, s in enumerate(sigils)):
                     continue

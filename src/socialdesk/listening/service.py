@@ -296,6 +296,9 @@ class DbPhrases:
             or 0
         )
 
+    def history_start(self) -> datetime | None:
+        return self.session.scalar(select(func.min(PhraseHit.at)))
+
     def phrases_of(self, message_ids: list[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {m: [] for m in message_ids}
         for m, p in self.session.execute(
@@ -390,9 +393,8 @@ def _emerging(session: Session, message: Message, brand_id: int | None) -> None:
         if not _due(session, f"phrase:{p}", message.sent_at):
             continue
         issue = emerging.assess_phrase(store, p[:120], now, EMERGING_CONFIG)
-        if issue is not None:
+        if issue is not None:  # phrases of an issue already alerted on update that alert
             alerts.raise_emerging(session, issue, brand_id=brand_id)
-            break
 
 
 # --- mentions ---------------------------------------------------------------------------------

@@ -30,9 +30,11 @@ class SpikeConfig:
     min_history_days: int = 3
     min_count: int = 10
     min_ratio: float = 2.0
-    p_value: float = 1e-5
+    p_value: float = 1e-4
+    # Without seasonality (first days of history) the trailing baseline misses daily ramps: be stricter.
+    trailing_p_value: float = 1e-7
     # Baseline noise: test against expected × inflation + slack, not the bare expected count.
-    inflation: float = 1.25
+    inflation: float = 1.2
     slack: float = 1.0
     # The smallest expected count per window, so a topic that was silent needs min_count to alarm.
     floor: float = 0.5
@@ -127,14 +129,16 @@ def expected_count(store: CountStore, series: str, now: datetime, cfg: SpikeConf
         if len(weekday) >= 2:
             expected = (expected + median(weekday)) / 2
         return max(expected, cfg.floor), "seasonal"
-    # Too little history: the median of the windows in the six hours before this one.
+    # Too little history: the median of the windows in the six hours before this one, or the
+    # mean of the last three windows if higher (so a morning ramp is not taken for a spike).
     trailing = []
     for j in range(1, 37):
         lo = start - j * window
         if first is None or lo < first:
             break
         trailing.append(store.total(series, lo, lo + window))
-    return max(median(trailing) if trailing else 0.0, cfg.floor), "trailing"
+    recent = sum(trailing[:3]) / len(trailing[:3]) if trailing else 0.0
+    return max(median(trailing) if trailing else 0.0, recent, cfg.floor), "trailing"
 
 
 def assess(store: CountStore, series: str, now: datetime, cfg: SpikeConfig = SpikeConfig()) -> Finding | None:
@@ -148,7 +152,7 @@ def assess(store: CountStore, series: str, now: datetime, cfg: SpikeConfig = Spi
     if observed < cfg.min_ratio * expected:
         return None
     p = poisson_sf(observed, expected * cfg.inflation + cfg.slack)
-    if p >= cfg.p_value:
+    if p >= (cfg.p_value if method == "seasonal" else cfg.trailing_p_value):
         return None
     return Finding(
         series, start, now, observed, round(expected, 2), _score(p), round(observed / expected, 2), method
