@@ -34,6 +34,14 @@ def _redis_queue() -> Any:
     return RedisStreamQueue(url)
 
 
+_early_stop = False
+
+
+def _note_early_stop(signum: int, _frame: Any) -> None:
+    global _early_stop
+    _early_stop = True
+
+
 def _run_consumer(consumer: str | None = None) -> None:
     """One consumer until SIGTERM/SIGINT: finishes the message in hand, gives back the rest."""
     from socialdesk.db.engine import reset_engine_cache
@@ -43,7 +51,6 @@ def _run_consumer(consumer: str | None = None) -> None:
     configure_logging()
     reset_engine_cache()  # never share a connection pool across a fork
     worker = StreamWorker(_redis_queue(), consumer)
-    warm_up()
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping after the message in hand", signum)
@@ -51,6 +58,9 @@ def _run_consumer(consumer: str | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if _early_stop:  # SIGTERM arrived while this process was starting
+        worker.request_stop()
+    warm_up()
     log.info("worker %s consuming %s", worker.consumer, worker.queue.stream)
     worker.run()
     log.info("worker %s stopped after %d messages", worker.consumer, worker.processed)
@@ -85,7 +95,12 @@ def worker(
     if concurrency == 1:
         _run_consumer()
         return
-    context = multiprocessing.get_context("spawn")
+    # Fork: children start at once, without importing everything again. Nothing that must not be
+    # shared is open yet (no database pool; each child makes its own Redis client). Until a child
+    # installs its own handler, a SIGTERM only sets a flag it checks.
+    signal.signal(signal.SIGTERM, _note_early_stop)
+    signal.signal(signal.SIGINT, _note_early_stop)
+    context = multiprocessing.get_context("fork")
     children = [context.Process(target=_run_consumer, name=f"consumer-{i}") for i in range(concurrency)]
     for child in children:
         child.start()
@@ -97,6 +112,8 @@ def worker(
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if _early_stop:
+        forward(signal.SIGTERM, None)
     for child in children:
         child.join()
     codes = [child.exitcode for child in children]
