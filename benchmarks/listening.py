@@ -205,7 +205,8 @@ def main() -> None:
         f"({naive_s:.2f} CPU-s for {len(sample)} messages)"
     )
     print(
-        f"ratio compiled/naive: {fast_rate / naive_rate:,.0f}x; same matches on {agree}/{len(sample)} messages"
+        f"ratio compiled/naive: {fast_rate / naive_rate:,.0f}x; "
+        f"same matches on {agree}/{len(sample)} messages"
     )
     print(f"target >= 20,000 msg/s with 10,000 rules: {'met' if fast_rate >= 20_000 else 'NOT met'}")
 

@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from listening import load_tweets, make_rules  # noqa: E402
-
 from socialdesk.listening.emerging import MemoryPhrases, assess_phrase, key_phrases  # noqa: E402
 from socialdesk.listening.matcher import Document, Matcher  # noqa: E402
 from socialdesk.listening.spikes import MemoryCounts, SpikeConfig, assess, assess_share, expected_count  # noqa: E402
@@ -244,10 +243,11 @@ def main() -> None:
         # The rule's expected count in a 10-minute window at onset (the detector's own baseline).
         inj["expected_10min"], _ = expected_count(counts, series, inj["onset"], cfg)
     for idx, a in enumerate(alerts):
-        if a["kind"] == "emerging" and emerging_onset <= a["at"] <= emerging_onset + timedelta(hours=3):
-            if "mascara" in a["label"] or "tube" in a["label"] or "leaking" in a["label"]:
-                emerging_found = a
-                matched_alerts.add(idx)
+        in_time = emerging_onset <= a["at"] <= emerging_onset + timedelta(hours=3)
+        about_it = any(w in a.get("label", "") for w in ("mascara", "tube", "leaking"))
+        if a["kind"] == "emerging" and in_time and about_it:
+            emerging_found = a
+            matched_alerts.add(idx)
     false = [a for i, a in enumerate(alerts) if i not in matched_alerts]
     # Alerts caused by an injection on another series (brand negative share during a spike) are
     # not "background" false alarms, but we count them anyway and say so.
@@ -263,7 +263,8 @@ def main() -> None:
         if delay is not None:
             delays.append(delay)
         print(
-            f"  {inj['rule']:>5} {inj['onset']:%a %d %H:%M} {inj['magnitude']:>4}x {inj['expected_10min']:>14.1f} "
+            f"  {inj['rule']:>5} {inj['onset']:%a %d %H:%M} {inj['magnitude']:>4}x "
+            f"{inj['expected_10min']:>14.1f} "
             f"{'MISSED' if delay is None else f'{delay:.0f}':>11}  {rules[inj['rule']]}"
         )
     within = sum(1 for d in delays if d <= 10)

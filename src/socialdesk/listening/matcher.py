@@ -104,7 +104,7 @@ class Matcher:
                 for term_id in anchors:
                     self._rules_by_term[term_id].append(index)
         self._automaton = ahocorasick.Automaton()
-        for key_id, key in enumerate(self._keys):
+        for key in self._keys:
             text = " " + " ".join(key.tokens) + ("" if key.prefix else " ")
             # Most terms only need "occurred"; positions are computed for NEAR and sigil checks only.
             presence = tuple(t for t, sig in key.terms if not any(sig) and t not in self._positional)
