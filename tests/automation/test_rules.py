@@ -401,3 +401,38 @@ def test_dry_run_counts_matches_in_history_and_changes_nothing(session):
         engine.dry_run(
             session, event="message_created", conditions={}, since=now, until=now - timedelta(days=1)
         )
+
+
+def test_a_team_rule_does_not_reshuffle_a_conversation_already_in_that_team(session):
+    de = f.team(session, "de")
+    f.agent(session, "One", teams=[de])
+    f.agent(session, "Two", teams=[de])
+    rule = engine.create_rule(
+        session,
+        name="de",
+        event="message_created",
+        conditions={},
+        actions=[{"type": "assign_team", "team_id": de.id}],
+    )
+    account = base.account(session, "x")
+    first = inbound(session, account, author_id="same", thread_key="t-1")
+    routing_step(session, first)
+    holder = first.conversation.assignee_id
+    second = inbound(session, account, author_id="same", thread_key="t-1", text="hello again?")
+    assert second.conversation_id == first.conversation_id
+    routing_step(session, second)
+    assert first.conversation.assignee_id == holder
+    last = session.scalars(
+        select(AutomationRun).where(AutomationRun.rule_id == rule.id).order_by(AutomationRun.id.desc())
+    ).first()
+    assert "skipped" in last.results[0]
+
+
+def test_crisis_team_keeps_its_conversations_even_when_urgent(session):
+    from socialdesk.routing import service
+
+    crisis = f.team(session, "crisis", is_crisis=True)
+    f.team(session, "senior", is_senior=True)
+    c = f.conversation(session, urgency=95, team_id=crisis.id)
+    assert service.route(session, c).reason == "crisis"
+    assert c.team_id == crisis.id

@@ -126,22 +126,24 @@ def run_action(
         )
         return f"assigned to agent {action['agent_id']}"
     if kind == "assign_team":
-        routing.assign(
-            session, conversation, agent_id=None, team_id=action["team_id"], actor=actor, reason="automation"
+        if conversation.team_id == action["team_id"] and conversation.assignee_id is not None:
+            raise Skipped("already with an agent of that team")
+        agent_id = routing.assign_within_team(
+            session, conversation, action["team_id"], actor=actor, reason="automation"
         )
-        decision = routing.route(session, conversation, actor=actor)
-        return f"team {action['team_id']}, agent {decision.agent_id}"
+        return f"team {action['team_id']}, agent {agent_id}"
     if kind == "escalate":
         team = routing.senior_team(session, conversation)
         if team is None:
             raise Skipped("no senior team is configured")
+        if conversation.team_id == team.id and conversation.assignee_id is not None:
+            raise Skipped("already with the senior team")
         if PRIORITIES.index(conversation.priority) > PRIORITIES.index("high"):
             _conversation_actions().set_priority(session, conversation, "high", actor=actor)
-        routing.assign(
-            session, conversation, agent_id=None, team_id=team.id, actor=actor, reason="escalation"
+        agent_id = routing.assign_within_team(
+            session, conversation, team.id, actor=actor, reason="escalation"
         )
-        decision = routing.route(session, conversation, actor=actor)
-        return f"escalated to team {team.slug}, agent {decision.agent_id}"
+        return f"escalated to team {team.slug}, agent {agent_id}"
     actions = _conversation_actions()
     if kind == "set_priority":
         changed = actions.set_priority(session, conversation, action["priority"], actor=actor)

@@ -471,14 +471,17 @@ def skill_team(session: Session, conversation: Conversation) -> Team | None:
 
 
 def choose_team_id(session: Session, conversation: Conversation) -> tuple[int | None, str]:
-    escalation = is_escalation(session, conversation)
     rows = _teams(session, conversation)
+    current = next((r for r in rows if r.id == conversation.team_id), None)
+    if current is not None and current.is_crisis:
+        return current.id, "crisis"  # crisis mode put it there; escalation does not move it out
+    escalation = is_escalation(session, conversation)
     if escalation:
         senior = _senior_team_id(rows)
         if senior is not None:
             return senior, escalation
-    if conversation.team_id is not None and any(r.id == conversation.team_id for r in rows):
-        return conversation.team_id, "team"
+    if current is not None:
+        return current.id, "team"
     return _skill_team_id(rows, conversation), "skills"
 
 
@@ -527,6 +530,21 @@ def decide(session: Session, conversation: Conversation) -> Decision:
     team_id, reason = choose_team_id(session, conversation)
     agents = eligible_agent_ids(session, conversation, team_id)
     return Decision(team_id, agents[0] if agents else None, reason)
+
+
+def assign_within_team(
+    session: Session, conversation: Conversation, team_id: int, *, actor: Principal | None, reason: str
+) -> int | None:
+    """Put the conversation in ``team_id`` and give it to the team's next eligible agent
+    (round-robin, capacity, availability), or leave it in the team's queue."""
+    get_team(session, team_id)
+    ids = eligible_agent_ids(session, conversation, team_id)
+    agent_id = ids[0] if ids else None
+    if agent_id is None:
+        assign(session, conversation, agent_id=None, team_id=team_id, actor=actor, reason=reason)
+    else:
+        assign(session, conversation, agent_id=agent_id, team_id=team_id, actor=actor, reason=reason)
+    return agent_id
 
 
 def route(session: Session, conversation: Conversation, *, actor: Principal | None = None) -> Decision:
