@@ -60,6 +60,7 @@ def test_only_online_agents_get_conversations(session, availability):
     assert c.assignee_id is None
 
 
+@pytest.mark.slow
 def test_round_robin_is_fair_over_1000_conversations(session):
     team = f.team(session, "care")
     agents = [f.agent(session, f"A{i}", teams=[team], capacity=1000) for i in range(7)]
