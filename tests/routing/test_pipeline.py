@@ -1,4 +1,4 @@
-"""The worker's pipeline routes new and reopened conversations and keeps SLA clocks (SQLite and PostgreSQL)."""
+"""The worker pipeline routes new and reopened conversations and keeps SLA clocks (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
