@@ -436,3 +436,30 @@ def test_crisis_team_keeps_its_conversations_even_when_urgent(session):
     c = f.conversation(session, urgency=95, team_id=crisis.id)
     assert service.route(session, c).reason == "crisis"
     assert c.team_id == crisis.id
+
+
+def test_crisis_mode_pauses_automatic_template_replies(session):
+    from socialdesk.assist.templates import TemplateInput, create_template, set_approval
+    from socialdesk.listening.crisis import declare
+
+    template = create_template(session, TemplateInput(name="ack", bodies={"en": "We're on it."}), actor=None)
+    set_approval(session, template, "approved", actor=None)
+    rule = engine.create_rule(
+        session,
+        name="ack",
+        event="conversation_created",
+        conditions={},
+        actions=[
+            {"type": "send_template", "template_id": template.id},
+            {"type": "add_label", "labels": ["acked"]},
+        ],
+    )
+    f.team(session, "crisis-room", is_crisis=True)
+    declare(session, name="recall", actor="supervisor", query="recall", pause_all_automation=True)
+    account = base.account(session, "x", access_token="tok")
+    message = inbound(session, account, text="my order")
+    routing_step(session, message)
+    assert session.scalars(select(Message).where(Message.direction == "outbound")).all() == []
+    run = session.scalars(select(AutomationRun).where(AutomationRun.rule_id == rule.id)).one()
+    assert "crisis" in run.results[0]["skipped"]
+    assert message.conversation.labels == ["acked"]  # other actions still run
