@@ -216,3 +216,24 @@ def test_creating_agents_hashes_passwords_and_rejects_bad_input(session):
         kwargs = {"email": "new@example.com", "name": "New", **bad}
         with pytest.raises(service.RoutingError, match=message):
             service.create_agent(session, **kwargs)
+
+
+def test_assignment_is_published_live(session):
+    import asyncio
+
+    from socialdesk.live import get_broker
+
+    a = f.agent(session)
+    c = f.conversation(session)
+
+    async def scenario():
+        stream = get_broker().subscribe()
+        waiter = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)  # let the subscription register
+        service.assign(session, c, agent_id=a.id, team_id=None, actor=ADMIN)
+        event = await asyncio.wait_for(waiter, 5)
+        await stream.aclose()
+        return event
+
+    event = asyncio.run(scenario())
+    assert (event.kind, event.data["conversation_id"]) == ("conversation.updated", c.id)

@@ -76,3 +76,26 @@ def test_status_changes_made_elsewhere_are_picked_up_by_the_ticker(session):
     f.event(session, c, "status_changed", f.T0 + timedelta(minutes=30), **{"from": "open", "to": "pending"})
     assert check_sla(session, f.T0 + timedelta(hours=3)) == []
     assert c.resolution_due_at is None
+
+
+def test_the_background_loop_fires_breaches_until_stopped(session):
+    import threading
+    import time
+
+    from socialdesk.routing.sla import run_sla_loop
+
+    policy(session, first_response_minutes=1)
+    c = f.conversation(session, at=f.T0)  # long past due
+    apply_sla(session, c)
+    session.commit()
+    stop = threading.Event()
+    worker = threading.Thread(target=run_sla_loop, args=(stop, 0.05), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not alerts(session, c):
+        time.sleep(0.05)
+        session.rollback()  # see the loop's commits
+    stop.set()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert alerts(session, c) == [("sla_breach", "first_response")]
