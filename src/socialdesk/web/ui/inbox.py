@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, exists, func, literal, select
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
@@ -169,17 +169,52 @@ def filtered_query(session: Session, query: Select, q: InboxQuery, principal: Pr
     return query
 
 
-def _ordered(query: Select, sort: str) -> Select:
-    if sort == "newest":
-        return query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-    if sort == "priority":
-        rank = case(
-            {p: i for i, p in enumerate(PRIORITIES)}, value=Conversation.priority, else_=len(PRIORITIES)
+def _newest(query: Select) -> Select:
+    return query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+
+
+def _ordered_ids(session: Session, query: Select, q: InboxQuery, limit: int) -> list[Conversation]:
+    """The page in the chosen order, built from index-ordered queries with LIMIT, never a sort of
+    every matching row: each clock (first response, next response) has its own due-time index,
+    and each priority level is read newest first and concatenated."""
+    if q.sort == "newest":
+        return list(session.scalars(_newest(query).limit(limit)))
+    if q.sort == "priority":
+        levels = [q.filters["priority"]] if q.filters.get("priority") else list(PRIORITIES)
+        out: list[Conversation] = []
+        for level in levels:
+            if len(out) >= limit:
+                break
+            out += session.scalars(
+                _newest(query.where(Conversation.priority == level)).limit(limit - len(out))
+            )
+        return out
+    unanswered = Conversation.first_response_at.is_(None)
+    first = query.where(unanswered, Conversation.first_response_due_at.is_not(None)).order_by(
+        Conversation.first_response_due_at, Conversation.id
+    )
+    following = query.where(~unanswered, Conversation.next_response_due_at.is_not(None)).order_by(
+        Conversation.next_response_due_at, Conversation.id
+    )
+    timed = list(session.scalars(first.limit(limit))) + list(session.scalars(following.limit(limit)))
+    timed.sort(key=lambda c: (_due(c), c.id))
+    out = timed[:limit]
+    if len(out) < limit:
+        # Conversations with no SLA clock come after every timed one, newest first.
+        untimed = query.where(
+            or_(
+                and_(unanswered, Conversation.first_response_due_at.is_(None)),
+                and_(~unanswered, Conversation.next_response_due_at.is_(None)),
+            )
         )
-        return query.order_by(rank, Conversation.last_message_at.desc(), Conversation.id.desc())
-    due = sla_due_expression()
-    # Conversations with no SLA clock come after every timed one, newest first.
-    return query.order_by(due.is_(None), due, Conversation.last_message_at.desc(), Conversation.id.desc())
+        out += session.scalars(_newest(untimed).limit(limit - len(out)))
+    return out
+
+
+def _due(c: Conversation) -> datetime:
+    due = c.first_response_due_at if c.first_response_at is None else c.next_response_due_at
+    assert due is not None
+    return due
 
 
 def list_inbox(
@@ -191,11 +226,10 @@ def list_inbox(
     now: datetime | None = None,
 ) -> list[InboxRow]:
     now = now or utcnow()
-    query = _ordered(filtered_query(session, select(Conversation), q, principal), q.sort)
-    conversations = list(
-        session.scalars(query.limit(limit).options(selectinload(Conversation.customer))).all()
+    query = filtered_query(session, select(Conversation), q, principal).options(
+        selectinload(Conversation.customer)
     )
-    return rows_for(session, conversations, now)
+    return rows_for(session, _ordered_ids(session, query, q, limit), now)
 
 
 def rows_for(session: Session, conversations: list[Conversation], now: datetime) -> list[InboxRow]:
@@ -275,39 +309,39 @@ def views_for(
             select(Conversation.team_id, func.count(Conversation.id))
             .where(Conversation.status.in_(ACTIVE_STATUSES), Conversation.team_id.is_not(None))
             .group_by(Conversation.team_id)
-        )
-        
-        .all()
+        ).all()
     )
     for team_id, name in session.execute(team_query):
         links.append(ViewLink(f"team:{team_id}", name, team_counts.get(team_id, 0), "Team queues"))
-    for label in labels_in_use(session):
-        links.append(
-            ViewLink(f"label:{label}", label, count_view(session, principal, f"label:{label}"), "Labels")
-        )
+    for label, count in label_counts(session):
+        links.append(ViewLink(f"label:{label}", label, count, "Labels"))
     return links
 
 
-def labels_in_use(session: Session, limit: int = 20) -> list[str]:
-    """Labels on active conversations (from a bounded sample: the newest 2,000)."""
-    recent = (
-        select(Conversation.labels)
-        .where(Conversation.status.in_(ACTIVE_STATUSES))
-        .order_by(Conversation.last_message_at.desc())
-        .limit(2000)
+def label_counts(session: Session, limit: int = 20) -> list[tuple[str, int]]:
+    """Labels on active conversations with their counts, most used first: one grouped query."""
+    active = Conversation.status.in_(ACTIVE_STATUSES)
+    if session.get_bind().dialect.name == "postgresql":
+        label = func.jsonb_array_elements_text(Conversation.labels).table_valued("value").render_derived()
+        labelled = func.jsonb_array_length(Conversation.labels) > 0
+    else:
+        label = func.json_each(Conversation.labels).table_valued("value")
+        labelled = func.json_array_length(Conversation.labels) > 0
+    query = (
+        select(label.c.value, func.count())
+        .select_from(Conversation)
+        .join(label, literal(True))
+        .where(active, labelled)
+        .group_by(label.c.value)
+        .order_by(func.count().desc(), label.c.value)
+        .limit(limit)
     )
-    seen: dict[str, int] = {}
-    for labels in session.scalars(recent):
-        for label in labels or []:
-            seen[label] = seen.get(label, 0) + 1
-    return sorted(seen, key=lambda k: (-seen[k], k))[:limit]
+    return [(str(v), int(n)) for v, n in session.execute(query)]
 
 
 def filter_choices(session: Session) -> dict[str, list[tuple[str, str]]]:
     brands = session.execute(select(Brand.slug, Brand.name).order_by(Brand.name)).all()
-    agents = (
-        session.execute(select(Agent.id, Agent.name).where(Agent.active).order_by(Agent.name)).all()
-    )
+    agents = session.execute(select(Agent.id, Agent.name).where(Agent.active).order_by(Agent.name)).all()
     platforms = session.scalars(
         select(SocialAccount.platform).distinct().order_by(SocialAccount.platform)
     ).all()

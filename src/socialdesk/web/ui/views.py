@@ -153,18 +153,13 @@ def inbox_page(request: Request, session: DbSession, c: int | None = None) -> HT
     principal = page_for(request)
     q = _query(request)
     context = _list_context(request, session, principal, q)
-    try:
-        views = inbox.views_for(session, principal)
-    except inbox.InboxError as exc:
-        raise HTTPException(400, str(exc)) from exc
     current = inbox.conversation_view(session, c) if c else None
+    # The views column (with its counts) loads right after the page, as its own fragment.
     return render(
         request,
         "inbox.html",
-        views=views,
         choices=inbox.filter_choices(session),
         sorts=inbox.SORTS,
-        saved=replies.saved_filters(session, principal),
         current=current,
         chips=inbox.triage_chips(current.latest_inbound) if current else [],
         **context,
