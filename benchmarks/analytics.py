@@ -393,6 +393,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pg-url", default="", help="a PostgreSQL server's maintenance database URL")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows even when redirected to a file
     t = time.perf_counter()
     rows = build_rows(args.scale)
     print(
