@@ -168,6 +168,9 @@ def main() -> None:
     print(
         f"routing benchmark: {args.agents} agents, {args.open} open conversations, {args.decisions} decisions"
     )
+    print(f"  machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+    print("  decide = wall-clock latency of one decision; decide_cpu = this thread's CPU time for it")
+    print("  (on a shared machine the difference is time spent waiting for a core); route adds the write")
     for backend in args.db:
         print(f"  [{backend}] load average now {os.getloadavg()[0]:.1f}")
         server = None
