@@ -151,6 +151,10 @@ def test_assign_records_who_did_it_and_agents_may_only_take_for_themselves(sessi
     assert event.actor_agent_id == me.id
     assert event.data["to_agent"] == me.id and event.data["from_agent"] is None
     assert me.last_assigned_at is not None
+    theirs = f.conversation(session, assignee_id=colleague.id)
+    with pytest.raises(service.Forbidden, match="another agent"):
+        service.assign(session, theirs, agent_id=me.id, team_id=None, actor=as_me)
+    assert theirs.assignee_id == colleague.id
 
 
 def test_assigning_an_agent_keeps_the_team_and_a_full_unassign_clears_both(session):

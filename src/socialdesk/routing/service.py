@@ -345,8 +345,11 @@ def assign(
         raise RoutingError(f"agent {agent.id} is deactivated")
     if team_id is not None:
         get_team(session, team_id)
-    if actor is not None and actor.role == "agent" and agent_id not in (None, actor.agent_id):
-        raise Forbidden("an agent may only assign conversations to itself")
+    if actor is not None and actor.role == "agent":
+        if agent_id not in (None, actor.agent_id):
+            raise Forbidden("an agent may only assign conversations to itself")
+        if conversation.assignee_id not in (None, actor.agent_id):
+            raise Forbidden("this conversation belongs to another agent; ask a supervisor to reassign it")
     if team_id is None and agent_id is not None:
         team_id = conversation.team_id
     before = (conversation.assignee_id, conversation.team_id)
