@@ -10,7 +10,10 @@ Rules, in order:
    and belongs to no conversation until someone converts it.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 
@@ -18,7 +21,7 @@ REOPENABLE = {"resolved"}
 FINISHED = {"resolved", "closed"}
 
 
-def needs_new_generation(conversation: Conversation, at: datetime, reopen_window: timedelta) -> bool:
+def needs_new_generation(conversation: Any, at: datetime, reopen_window: timedelta) -> bool:
     if conversation.status == "closed":
         return True
     if conversation.status == "resolved":
@@ -27,37 +30,93 @@ def needs_new_generation(conversation: Conversation, at: datetime, reopen_window
     return False
 
 
-def add_message(conversation: Conversation, message: Message) -> list[ConversationEvent]:
-    """Attach a message and keep the conversation's clocks; returns the events it caused."""
-    events: list[ConversationEvent] = []
-    at = message.sent_at
-    message.conversation = conversation
-    if message.customer is None:
-        message.customer = conversation.customer
+@dataclass(slots=True)
+class Placement:
+    """Where a new message goes: into ``conversation``, or a new one on ``thread_key``."""
+
+    conversation: Any | None
+    thread_key: str
+    generation: int = 1
+
+
+def place_message(
+    *,
+    direction: str,
+    at: datetime,
+    thread_key: str,
+    addressed_to_brand: bool,
+    parent: tuple[Any | None, str] | None,
+    latest: Callable[[str], Any | None],
+    reopen_window: timedelta,
+) -> Placement | None:
+    """Apply the module's rules; None means the message belongs to no conversation.
+
+    ``parent`` is (its conversation, its thread key) when the message replies to one we
+    know; ``latest(thread_key)`` returns the newest conversation on that key, if any.
+    """
+    if parent is not None:
+        parent_conversation, thread_key = parent
+        if parent_conversation is not None and (
+            direction == "outbound" or not needs_new_generation(parent_conversation, at, reopen_window)
+        ):
+            return Placement(parent_conversation, thread_key)
+    elif not addressed_to_brand:
+        return None
+    newest = latest(thread_key)
+    if newest is not None and not (
+        direction == "inbound" and needs_new_generation(newest, at, reopen_window)
+    ):
+        return Placement(newest, thread_key)
+    if direction == "outbound":
+        # A brand post that answers nothing we know starts no conversation.
+        return None
+    return Placement(None, thread_key, (newest.generation + 1) if newest is not None else 1)
+
+
+@dataclass(slots=True)
+class EventSpec:
+    kind: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    actor_agent_id: int | None = None
+
+
+def record_message(
+    conversation: Any,
+    *,
+    direction: str,
+    at: datetime,
+    is_public: bool,
+    external_id: str,
+    agent_id: int | None = None,
+) -> list[EventSpec]:
+    """Advance a conversation's state and clocks for one new message; returns its events.
+
+    ``conversation`` is anything with the Conversation columns as attributes: the ORM model,
+    or the lighter row the bulk importer keeps, so both follow exactly the same rules.
+    """
+    events: list[EventSpec] = []
     conversation.message_count = (conversation.message_count or 0) + 1
     if conversation.last_message_at is None or at > conversation.last_message_at:
         conversation.last_message_at = at
-    if message.direction == "inbound":
+    if direction == "inbound":
         if conversation.status in REOPENABLE:
             conversation.status = "open"
             conversation.resolved_at = None
-            events.append(ConversationEvent(conversation=conversation, kind="reopened", at=at))
+            events.append(EventSpec("reopened", at))
         elif conversation.status == "pending":
             # The customer answered: the conversation is waiting on us again.
             conversation.status = "open"
             events.append(
-                ConversationEvent(
-                    conversation=conversation,
-                    kind="status_changed",
-                    at=at,
-                    data={"from": "pending", "to": "open", "reason": "customer_replied"},
+                EventSpec(
+                    "status_changed", at, {"from": "pending", "to": "open", "reason": "customer_replied"}
                 )
             )
         if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
             conversation.last_inbound_at = at
         if conversation.waiting_since is None:
             conversation.waiting_since = at
-        if message.is_public and conversation.visibility == "private":
+        if is_public and conversation.visibility == "private":
             conversation.visibility = "mixed"
     else:
         if conversation.first_response_at is None and conversation.last_inbound_at is not None:
@@ -66,12 +125,32 @@ def add_message(conversation: Conversation, message: Message) -> list[Conversati
         if conversation.status == "new":
             conversation.status = "open"
     events.append(
-        ConversationEvent(
-            conversation=conversation,
-            kind="message_in" if message.direction == "inbound" else "message_out",
-            at=at,
-            actor_agent_id=message.sent_by_agent_id,
-            data={"external_id": message.external_id, "public": message.is_public},
+        EventSpec(
+            "message_in" if direction == "inbound" else "message_out",
+            at,
+            {"external_id": external_id, "public": is_public},
+            agent_id,
         )
     )
     return events
+
+
+def add_message(conversation: Conversation, message: Message) -> list[ConversationEvent]:
+    """Attach an ORM message to its conversation; returns the ORM events it caused."""
+    message.conversation = conversation
+    if message.customer is None:
+        message.customer = conversation.customer
+    specs = record_message(
+        conversation,
+        direction=message.direction,
+        at=message.sent_at,
+        is_public=message.is_public,
+        external_id=message.external_id,
+        agent_id=message.sent_by_agent_id,
+    )
+    return [
+        ConversationEvent(
+            conversation=conversation, kind=e.kind, at=e.at, actor_agent_id=e.actor_agent_id, data=e.data
+        )
+        for e in specs
+    ]

@@ -1,33 +1,13 @@
 """Client-side primary keys for bulk writes.
 
-The ORM must read back each new row's id, and on SQLite it can only do that one INSERT at a
-time. Giving a batch of new objects their ids up front lets it send one executemany per
-table instead, which is what makes file import fast.
+Rows that carry their ids need no RETURNING, so a batch goes out as one executemany per
+table (SQLite can only return generated ids one INSERT at a time).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
-
-
-def assign_ids(session: Session) -> int:
-    """Give every pending object without an id one reserved for it; returns how many."""
-    pending: dict[type, list[object]] = defaultdict(list)
-    for obj in session.new:
-        mapper = getattr(obj, "__mapper__", None)
-        if mapper is None or len(mapper.primary_key) != 1 or mapper.primary_key[0].name != "id":
-            continue
-        if getattr(obj, "id", None) is None:
-            pending[type(obj)].append(obj)
-    # The reservation queries must not autoflush the very objects we are numbering.
-    with session.no_autoflush:
-        for model, objects in pending.items():
-            for obj, ident in zip(objects, reserve(session, model.__table__.name, len(objects)), strict=True):
-                obj.id = ident  # type: ignore[attr-defined]
-    return sum(len(v) for v in pending.values())
 
 
 def reserve(session: Session, table: str, count: int) -> range | list[int]:
@@ -66,3 +46,19 @@ def _after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     forget_reservations(session)
+
+
+class IdPool:
+    """Hands out reserved ids table by table, reserving them in chunks."""
+
+    def __init__(self, session: Session, chunk: int = 1000) -> None:
+        self.session = session
+        self.chunk = chunk
+        self._free: dict[str, list[int]] = {}
+
+    def next(self, table: str) -> int:
+        free = self._free.get(table)
+        if not free:
+            free = list(reversed(list(reserve(self.session, table, self.chunk))))
+            self._free[table] = free
+        return free.pop()

@@ -28,11 +28,11 @@ __all__ = [
 
 # Each domain that adds tables registers its models module below, one import line each,
 # so Alembic and create_all see the whole schema.
-import socialdesk.automation.models  # noqa: E402,F401
+import socialdesk.analytics.models  # noqa: E402,F401
 import socialdesk.assist.models  # noqa: E402,F401
-import socialdesk.outbox.models  # noqa: E402,F401
+import socialdesk.automation.models  # noqa: E402,F401
 import socialdesk.listening.models  # noqa: E402,F401
 import socialdesk.ops.indexes  # noqa: E402,F401
-import socialdesk.analytics.models  # noqa: E402,F401
-import socialdesk.web.ui.models  # noqa: E402,F401
+import socialdesk.outbox.models  # noqa: E402,F401
 import socialdesk.search.models  # noqa: E402,F401
+import socialdesk.web.ui.models  # noqa: E402,F401

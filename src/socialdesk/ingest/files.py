@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from socialdesk.brands.models import Brand, SocialAccount
-from socialdesk.ingest.service import Ingestor, IngestReport, record_dead_letter
+from socialdesk.ingest.bulk import BulkIngestor
+from socialdesk.ingest.service import IngestReport, record_dead_letter
 from socialdesk.platforms.base import InboundMessage
 
 TWCS_COLUMNS = (
@@ -123,7 +124,7 @@ def import_twcs(session: Session, path: Path, *, brand_slug: str | None = None) 
 
     accounts: dict[str, SocialAccount] = {}
     ordered = sorted(rows.values(), key=lambda r: (r.item.sent_at, r.depth))
-    ingestor = Ingestor(session, bulk=True)
+    ingestor = BulkIngestor(session)
     pending: list[tuple[SocialAccount, InboundMessage]] = []
     for row in ordered:
         item = row.item
@@ -156,7 +157,7 @@ def import_twcs(session: Session, path: Path, *, brand_slug: str | None = None) 
 
 
 def _store_batch(
-    ingestor: Ingestor, batch: list[tuple[SocialAccount, InboundMessage]], report: IngestReport
+    ingestor: BulkIngestor, batch: list[tuple[SocialAccount, InboundMessage]], report: IngestReport
 ) -> None:
     by_account: dict[int, list[InboundMessage]] = {}
     accounts: dict[int, SocialAccount] = {}
@@ -272,7 +273,7 @@ def import_jsonl(session: Session, path: Path) -> IngestReport:
     text = read_text(path)
     report = IngestReport()
     accounts: dict[tuple[str, str], SocialAccount | None] = {}
-    ingestor = Ingestor(session, bulk=True)
+    ingestor = BulkIngestor(session)
     batch: list[tuple[SocialAccount, InboundMessage]] = []
     for line_no, line in _lines(text):
         try:

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
-from socialdesk.conversations.threading import add_message, needs_new_generation
+from socialdesk.conversations.threading import add_message, place_message
 from socialdesk.customers.models import Customer, Identity
 from socialdesk.db.base import utcnow
-from socialdesk.db.ids import assign_ids
 from socialdesk.ingest.models import DeadLetter
 from socialdesk.platforms.base import InboundMessage, StatusUpdate
 
@@ -94,10 +93,8 @@ def record_dead_letter(
 class Ingestor:
     """Stores items for one account at a time; reuse one instance for a whole batch."""
 
-    def __init__(self, session: Session, *, bulk: bool = False) -> None:
-        """``bulk`` reserves ids client-side (for file imports inside one transaction)."""
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.bulk = bulk
         settings = get_settings()
         self.max_text_bytes = settings.max_text_bytes
         self.reopen_window = timedelta(hours=settings.reopen_window_hours)
@@ -215,8 +212,6 @@ class Ingestor:
 
     def finish(self, report: IngestReport) -> None:
         """Flush the batch and collect the new messages' ids for the processing queue."""
-        if self.bulk:
-            assign_ids(self.session)
         self.session.flush()
         report.message_ids.extend(m.id for m in self._new)
         self._new.clear()
@@ -267,33 +262,28 @@ class Ingestor:
         customer: Customer | None,
         report: IngestReport,
     ) -> Conversation | None:
-        parent = self._message(account, item.reply_to_external_id) if item.reply_to_external_id else None
-        thread_key = item.thread_key
-        if parent is not None:
-            if parent.conversation is not None:
-                conversation = parent.conversation
-                if item.direction == "outbound" or not needs_new_generation(
-                    conversation, item.sent_at, self.reopen_window
-                ):
-                    return conversation
-            thread_key = parent.thread_key
-        elif not item.addressed_to_brand:
+        parent_message = (
+            self._message(account, item.reply_to_external_id) if item.reply_to_external_id else None
+        )
+        placement = place_message(
+            direction=item.direction,
+            at=item.sent_at,
+            thread_key=item.thread_key,
+            addressed_to_brand=item.addressed_to_brand,
+            parent=(parent_message.conversation, parent_message.thread_key) if parent_message else None,
+            latest=lambda key: self._latest(account, key),
+            reopen_window=self.reopen_window,
+        )
+        if placement is None:
             return None
-
-        latest = self._latest(account, thread_key)
-        if latest is not None and not (
-            item.direction == "inbound" and needs_new_generation(latest, item.sent_at, self.reopen_window)
-        ):
-            return latest
-        if item.direction == "outbound":
-            # A brand post that answers nothing we know starts no conversation.
-            return None
+        if placement.conversation is not None:
+            return placement.conversation
         conversation = Conversation(
             brand_id=account.brand_id,
             account_id=account.id,
             platform=account.platform,
-            thread_key=thread_key,
-            generation=(latest.generation + 1) if latest is not None else 1,
+            thread_key=placement.thread_key,
+            generation=placement.generation,
             status="new",
             language=item.language_hint,
             visibility="public" if item.is_public else "private",
@@ -303,8 +293,16 @@ class Ingestor:
         )
         conversation.customer = customer
         self.session.add(conversation)
-        self.session.add(ConversationEvent(conversation=conversation, kind="created", at=item.sent_at))
-        self._threads[(account.id, thread_key)] = conversation
+        self.session.add(
+            ConversationEvent(
+                conversation=conversation,
+                kind="created",
+                at=item.sent_at,
+                actor_agent_id=None,
+                data={"thread_key": placement.thread_key, "platform": account.platform},
+            )
+        )
+        self._threads[(account.id, placement.thread_key)] = conversation
         report.conversations += 1
         return conversation
 
