@@ -164,3 +164,41 @@ def test_a_crisis_needs_a_crisis_team(session):
     factories.brand(session, "acme")
     with pytest.raises(crisis.CrisisError, match="no crisis team"):
         crisis.declare(session, name="x", actor="sup", query="fire")
+
+
+def test_issue_type_and_negative_share_spikes_use_triage_fields(session):
+    acct = factories.account(session)
+    brand_id = acct.brand_id
+    for day in range(1, 8):  # usual: 1 refund message a minute, 4 messages a minute, 1 in 4 negative
+        start = NOW - timedelta(days=day, minutes=40)
+        seed_counts(session, f"brand:{brand_id}:issue:refund_billing", start, 80, 1)
+        seed_counts(session, f"brand:{brand_id}:all", start, 80, 4)
+        seed_counts(session, f"brand:{brand_id}:negative", start, 80, 1)
+    for i in range(50):  # ten minutes of angry refund demands
+        message(
+            session,
+            acct,
+            f"where is my money {i}",
+            NOW + timedelta(seconds=12 * i),
+            sentiment="negative",
+            issue="refund_billing",
+        )
+    kinds = {a.kind: a for a in session.scalars(select(Alert))}
+    assert set(kinds) == {"issue_spike", "negative_share"}
+    assert kinds["issue_spike"].series == f"brand:{brand_id}:issue:refund_billing"
+    assert kinds["negative_share"].observed > 0.5 and kinds["negative_share"].expected == 0.25
+
+
+def test_the_listening_step_runs_right_after_triage_in_the_pipeline(session):
+    from socialdesk import pipeline
+    from socialdesk.listening.service import listening_step
+
+    assert pipeline.STEPS.index(listening_step) == pipeline.STEPS.index(pipeline.triage_step) + 1
+    acct = factories.account(session)
+    service.create_rule(session, brand=acct.brand.slug, name="refunds", query="refund*")
+    msg = message(session, acct, "I want a refund now, this is terrible", NOW, run_step=False)
+    msg.sentiment = msg.issue_type = ""
+    pipeline.process_message(session, msg.id)
+    assert session.scalar(select(Mention).where(Mention.message_id == msg.id)) is not None
+    pipeline.process_message(session, msg.id)  # redelivered: nothing twice
+    assert session.scalar(select(func.count(Mention.id))) == 1
