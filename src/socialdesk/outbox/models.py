@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from socialdesk.conversations.models import Message
+from socialdesk.conversations.models import Conversation, Message
 from socialdesk.db.base import Base, Timestamped, utcnow
 
 # queued → sending (claimed, the HTTP call may be in flight) → sent | failed.
@@ -46,3 +46,12 @@ class OutboxItem(Timestamped, Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
     message: Mapped[Message] = relationship()
+
+
+# Inbox filters that select few conversations (a priority, a language) read them newest first
+# from these instead of scanning the recent-activity index (benchmarks/inbox.py). Declared here
+# because migration 0100 (issue 4, part B) creates them.
+INBOX_INDEXES = (
+    Index("ix_conversation_priority_recent", Conversation.priority, Conversation.last_message_at),
+    Index("ix_conversation_language_recent", Conversation.language, Conversation.last_message_at),
+)
