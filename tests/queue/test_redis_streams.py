@@ -174,3 +174,15 @@ def test_lag_and_oldest_age_show_back_pressure(session, queue: RedisStreamQueue)
     stats = queue.stats()
     assert stats.lag == 3 and stats.length == 3
     assert stats.oldest_age_s >= 0.25
+
+
+def test_the_sweeper_leaves_a_waiting_backlog_alone_and_enqueues_only_what_was_lost(session, queue):
+    account = factories.account(session)
+    waiting = store_messages(session, account, ["queued 1", "queued 2", "queued 3"])
+    queue.enqueue(waiting)
+    [lost] = store_messages(session, account, ["stored, but its XADD failed"], prefix="lost")
+    time.sleep(queue.settings.sweep_grace_s + 0.1)
+
+    assert queue.sweep() == 1
+    entries = [int(fields["m"]) for _, fields in queue.redis.xrange(queue.stream)]
+    assert sorted(entries) == sorted([*waiting, lost])  # each once: nothing waiting was duplicated

@@ -7,9 +7,10 @@ other order would let a worker read an id whose row is not committed yet (and dr
 XADD fails (Redis down), the webhook answers 503 so the platform retries; the retry is a
 duplicate the Ingestor ignores, so the committed message is picked up by the *sweeper*
 instead: one worker at a time (a Redis lock) enqueues stored messages that are still
-unprocessed and older than the oldest entry the stream still holds, minus a grace period. A
-message older than every unacknowledged entry cannot be in the stream (its XADD would have
-come after its commit), so the sweeper does not duplicate a backlog that is merely waiting.
+unprocessed after a grace period and are not *in flight*. Every enqueue adds the id to an
+in-flight set in the same pipeline as its XADD, and the acknowledgement after the commit removes
+it, so the sweeper does not duplicate a backlog that is merely waiting (or a message waiting for
+its retry). A rare duplicate from a race is harmless: see ``process_one``.
 
 A worker acknowledges an entry only after the message's transaction committed. Entries of a
 worker that died stay pending; after ``claim_idle_ms`` another worker takes them over with
@@ -29,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -127,6 +129,8 @@ class RedisStreamQueue:
         self.group = self.settings.group
         self.dead_stream = f"{self.stream}:dead"
         self.dead_ids = f"{self.stream}:dead-ids"
+        # Message ids enqueued and not yet acknowledged (done or dead-lettered): the sweeper's guide.
+        self.inflight = f"{self.stream}:inflight"
         self.sweep_lock = f"{self.stream}:sweep-lock"
         self._workers: list[tuple[StreamWorker, threading.Thread]] = []
 
@@ -139,6 +143,7 @@ class RedisStreamQueue:
             pipe = self.redis.pipeline(transaction=False)
             for message_id in ids:
                 pipe.xadd(self.stream, {"m": str(message_id)})
+            pipe.sadd(self.inflight, *[str(i) for i in ids])
             pipe.execute()
         except redis.RedisError as exc:
             log.error("could not enqueue %d messages: %s", len(ids), exc)
@@ -237,7 +242,7 @@ class RedisStreamQueue:
             boundary = summary["min"]
         return int(self.redis.xtrim(self.stream, minid=boundary, approximate=False))
 
-    def sweep(self, session_factory: Any = None) -> int:
+    def sweep(self, pages: int = 20, page_size: int = 1000) -> int:
         """Enqueue stored messages whose enqueue was lost (see the module docstring)."""
         from socialdesk.conversations.models import Message
         from socialdesk.db.base import utcnow
@@ -246,35 +251,35 @@ class RedisStreamQueue:
         if not self.redis.set(self.sweep_lock, "1", nx=True, px=int(self.settings.sweep_interval_s * 1000)):
             return 0
         self._forget_departed_consumers()
-        groups = [g for g in self.redis.xinfo_groups(self.stream) if g["name"] == self.group]
-        oldest = self._oldest_unacked(groups[0]) if groups else None
-        cutoff = utcnow().timestamp()
-        if oldest is not None:
-            cutoff = min(cutoff, _ms(oldest) / 1000)
-        cutoff -= self.settings.sweep_grace_s
-        from datetime import UTC, datetime
-
-        with session_scope() as session:
-            ids = list(
-                session.scalars(
-                    select(Message.id)
-                    .where(
-                        Message.processed_at.is_(None),
-                        Message.received_at < datetime.fromtimestamp(cutoff, UTC),
+        cutoff = utcnow() - timedelta(seconds=self.settings.sweep_grace_s)
+        swept, after = 0, 0
+        for _ in range(pages):  # a backlog in flight is skipped page by page, by id
+            with session_scope() as session:
+                ids = list(
+                    session.scalars(
+                        select(Message.id)
+                        .where(
+                            Message.processed_at.is_(None), Message.received_at < cutoff, Message.id > after
+                        )
+                        .order_by(Message.id)
+                        .limit(page_size)
                     )
-                    .order_by(Message.id)
-                    .limit(1000)
                 )
-            )
-        if not ids:
-            return 0
-        dead = self.redis.smismember(self.dead_ids, [str(i) for i in ids])
-        lost = [i for i, is_dead in zip(ids, dead, strict=True) if not is_dead]
-        if lost:
-            log.warning("sweeper: %d stored messages were never enqueued; enqueueing them", len(lost))
-            self.enqueue(lost)
-            metrics.SWEPT.inc(len(lost))
-        return len(lost)
+            if not ids:
+                break
+            after = ids[-1]
+            keys = [str(i) for i in ids]
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.smismember(self.inflight, keys)
+            pipe.smismember(self.dead_ids, keys)
+            inflight, dead = pipe.execute()
+            lost = [i for i, busy, gone in zip(ids, inflight, dead, strict=True) if not busy and not gone]
+            if lost:
+                log.warning("sweeper: %d stored messages were never enqueued; enqueueing them", len(lost))
+                self.enqueue(lost)
+                metrics.SWEPT.inc(len(lost))
+                swept += len(lost)
+        return swept
 
     def _forget_departed_consumers(self) -> None:
         """Drop consumers of killed workers once their entries were reclaimed, so `consumers` counts
@@ -306,6 +311,7 @@ class RedisStreamQueue:
         for entry_id, fields in entries:
             pipe = self.redis.pipeline(transaction=True)
             pipe.xadd(self.stream, {"m": fields["m"]})
+            pipe.sadd(self.inflight, fields["m"])
             pipe.xdel(self.dead_stream, entry_id)
             pipe.srem(self.dead_ids, fields["m"])
             pipe.execute()
@@ -475,7 +481,10 @@ class StreamWorker:
                 self.failed(entry_id, fields, exc)
                 return
             break
-        self.redis.xack(self.queue.stream, self.queue.group, entry_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.queue.stream, self.queue.group, entry_id)
+        pipe.srem(self.queue.inflight, fields["m"])
+        pipe.execute()
         self.processed += 1
         metrics.PROCESSED.inc()
         metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
@@ -519,6 +528,7 @@ class StreamWorker:
             },
         )
         pipe.sadd(self.queue.dead_ids, fields["m"])
+        pipe.srem(self.queue.inflight, fields["m"])
         pipe.xack(self.queue.stream, self.queue.group, entry_id)
         pipe.execute()
 
