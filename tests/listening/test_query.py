@@ -148,7 +148,7 @@ metas = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(queries, min_size=1, max_size=8), st.lists(texts, min_size=1, max_size=4), metas)
 def test_compiled_matcher_agrees_with_the_reference_evaluator(rule_asts, sample_texts, meta):
     rendered = [render(q) for q in rule_asts]

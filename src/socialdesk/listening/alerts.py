@@ -435,7 +435,12 @@ def _schedule_delivery(session: Session, alert: Alert) -> None:
     pending: list[int] = session.info.setdefault("listening_deliver", [])
     if not pending:
         event.listen(session, "after_commit", _after_commit, once=True)
+        event.listen(session, "after_rollback", _after_rollback, once=True)
     pending.append(alert.id)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop("listening_deliver", None)  # those alerts were never stored
 
 
 def _after_commit(session: Session) -> None:
