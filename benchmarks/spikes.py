@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--per-day", type=int, default=50_000)
     ap.add_argument("--rules", type=int, default=100)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--p-value", type=float, default=None, help="Override the detector's p-value threshold.")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     t_start = time.perf_counter()
@@ -111,7 +112,8 @@ def main() -> None:
     )
 
     minutes = args.days * 1440
-    cfg = SpikeConfig()
+    cfg = SpikeConfig() if args.p_value is None else SpikeConfig(p_value=args.p_value)
+    print(f"detector: window {cfg.window_minutes} min, min count {cfg.min_count}, p < {cfg.p_value:g}")
     counts = MemoryCounts()
     phrases = MemoryPhrases()
     phrases.set_history_start(START)

@@ -55,6 +55,12 @@ def test_rule_input_is_checked_and_nothing_is_saved_on_error(session):
     service.create_rule(session, brand=brand.id, name="refunds", query="refund*")
     with pytest.raises(service.RuleError, match="already has a rule"):
         service.create_rule(session, brand="acme", name="refunds", query="refund")
+    other = service.create_rule(session, brand="acme", name="returns", query="return*")
+    with pytest.raises(service.RuleError, match="already has a rule"):
+        service.update_rule(session, other, name="refunds")
+    with pytest.raises(service.RuleError, match="invalid query"):
+        service.update_rule(session, other, query="NOT")
+    assert (other.name, other.query) == ("returns", "return*")
 
 
 def test_preview_counts_what_a_query_would_have_matched_in_the_period(session):

@@ -73,6 +73,7 @@ def create_rule(
     _check_fields(name, kind)
     check_query(query)
     b = _brand(session, brand)
+    name = name.strip()
     if session.scalar(
         select(ListeningRule.id).where(ListeningRule.brand_id == b.id, ListeningRule.name == name)
     ):
@@ -87,6 +88,19 @@ def update_rule(session: Session, rule: ListeningRule, **changes: Any) -> Listen
     _check_fields(changes.get("name"), changes.get("kind"))
     if changes.get("query") is not None:
         check_query(changes["query"])
+    new_name = (changes.get("name") or "").strip()
+    if (
+        new_name
+        and new_name != rule.name
+        and session.scalar(
+            select(ListeningRule.id).where(
+                ListeningRule.brand_id == rule.brand_id, ListeningRule.name == new_name
+            )
+        )
+    ):
+        raise RuleError(f"this brand already has a rule named {new_name!r}")
+    if new_name:
+        changes["name"] = new_name
     for key in ("name", "kind", "query", "active"):
         if changes.get(key) is not None:
             setattr(rule, key, changes[key])
