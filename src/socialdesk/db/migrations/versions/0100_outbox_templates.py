@@ -91,14 +91,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_item_state_due', ['state', 'next_attempt_at'], unique=False)
     # Inbox indexes for selective filters (declared in socialdesk/outbox/models.py).
     with op.batch_alter_table('conversation', schema=None) as batch_op:
-        batch_op.create_index('ix_conversation_priority_recent', ['priority', 'last_message_at'], unique=False)
+        batch_op.create_index('ix_conversation_brand_priority_recent', ['brand_id', 'priority', 'last_message_at'], unique=False)
         batch_op.create_index('ix_conversation_language_recent', ['language', 'last_message_at'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('conversation', schema=None) as batch_op:
         batch_op.drop_index('ix_conversation_language_recent')
-        batch_op.drop_index('ix_conversation_priority_recent')
+        batch_op.drop_index('ix_conversation_brand_priority_recent')
     with op.batch_alter_table('outbox_item', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_item_state_due')
         batch_op.drop_index(batch_op.f('ix_outbox_item_conversation_id'))
