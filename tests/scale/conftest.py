@@ -44,6 +44,7 @@ class WorkerProcesses:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                print(f"worker {proc.pid} ignored SIGTERM for 20 s; killing it")
                 proc.kill()
 
 
