@@ -8,7 +8,9 @@ import os
 import sys
 from datetime import UTC, datetime
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# LogRecord's own attributes; uvicorn's color_message repeats msg with ANSI codes.
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_RESERVED |= {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
