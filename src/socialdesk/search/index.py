@@ -6,17 +6,21 @@ on ``message``, ``customer`` and ``identity``; accents and case are folded by th
 expressions, which the database keeps current itself. The 'simple' configuration does no
 stemming, because messages arrive in many languages.
 
-These objects are not SQLAlchemy tables, so schema comparison must skip them:
-``include_name`` below is the filter for Alembic's ``include_name`` hook.
+The PostgreSQL indexes are declared as metadata (``PG_INDEX_OBJECTS``, created only on
+PostgreSQL), so Alembic compares them like any index. The SQLite FTS5 tables cannot be
+described as SQLAlchemy tables; schema comparison must skip them with ``include_name`` below
+(Alembic's ``include_name`` hook).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Index, event, func, literal, literal_column
 from sqlalchemy.engine import Connection
 
+from socialdesk.conversations.models import Message
+from socialdesk.customers.models import Customer, Identity
 from socialdesk.db.base import Base
 
 FTS_TABLES = ("message_fts", "customer_fts", "identity_fts")
@@ -68,6 +72,30 @@ def sqlite_drop_statements() -> list[str]:
     return out
 
 
+def _pg_index(name: str, model: Any, columns: tuple[str, ...]) -> Index:
+    """The GIN index as SQLAlchemy metadata (PostgreSQL only), so schema comparison knows it."""
+    parts: list[Any] = []
+    for column in columns:
+        if parts:
+            parts.append(literal(" "))
+        parts.append(func.coalesce(getattr(model, column), literal("")))
+    document = parts[0]
+    for part in parts[1:]:
+        document = document.op("||")(part)
+    expression = func.to_tsvector(literal_column("'simple'::regconfig"), document)
+    # A literal_column among the expressions hides the table from Index, so name it.
+    return Index(name, expression, postgresql_using="gin", _table=model.__table__).ddl_if(
+        dialect="postgresql"
+    )
+
+
+PG_INDEX_OBJECTS = (
+    _pg_index("ix_message_search", Message, MESSAGE_COLUMNS),
+    _pg_index("ix_customer_search", Customer, CUSTOMER_COLUMNS),
+    _pg_index("ix_identity_search", Identity, IDENTITY_COLUMNS),
+)
+
+
 def postgresql_statements() -> list[str]:
     sources = (("message", MESSAGE_COLUMNS), ("customer", CUSTOMER_COLUMNS), ("identity", IDENTITY_COLUMNS))
     return [
@@ -117,9 +145,10 @@ def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> 
 
 
 def _after_create(target: Any, connection: Connection, **kw: Any) -> None:
-    # create_all built message, customer and identity; index them like the migration does.
+    # create_all built message, customer and identity; index them like the migration does
+    # (on PostgreSQL the GIN indexes above are metadata, so create_all made them already).
     tables = {t.name for t in kw.get("tables") or target.sorted_tables}
-    if {"message", "customer", "identity"} <= tables:
+    if connection.dialect.name == "sqlite" and {"message", "customer", "identity"} <= tables:
         create_search_index(connection)
 
 

@@ -6,39 +6,49 @@
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
   // ---- live updates -------------------------------------------------------------------
-  let refreshTimer = null;
   let threadTimer = null;
   function currentId() {
     const c = $("#conversation");
     return c ? c.dataset.id : null;
   }
+  // A live event fetches the list at once; events arriving meanwhile cause exactly one more
+  // fetch after it (never a pile of requests, never a fixed delay before showing a message).
+  let listInFlight = false;
+  let listAgain = false;
+  let viewsTimer = null;
   function refreshList() {
     const list = $("#conv-list");
     if (!list) return;
-    clearTimeout(refreshTimer);
-    // Coalesce bursts: one re-fetch for many events (and after the writer's commit).
-    refreshTimer = setTimeout(() => {
-      const url = list.dataset.listUrl || list.getAttribute("hx-get");
-      const checked = new Set($$("input[name=ids]:checked", list).map((i) => i.value));
-      const before = new Set($$("li.conv", list).map((li) => li.dataset.id));
-      fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
-        .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
-        .then((html) => {
-          list.innerHTML = html;
-          htmx.process(list);
-          const cur = currentId();
-          $$("li.conv", list).forEach((li) => {
-            if (checked.has(li.dataset.id)) $("input[name=ids]", li).checked = true;
-            if (li.dataset.id === cur) li.classList.add("current");
-            if (before.size && !before.has(li.dataset.id)) li.classList.add("fresh");
-          });
-          updateBulkbar();
-          tickSla();
-        })
-        .catch(() => {});
+    if (listInFlight) { listAgain = true; return; }
+    listInFlight = true;
+    const url = list.dataset.listUrl || list.getAttribute("hx-get");
+    const checked = new Set($$("input[name=ids]:checked", list).map((i) => i.value));
+    const before = new Set($$("li.conv", list).map((li) => li.dataset.id));
+    fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+      .then((html) => {
+        list.innerHTML = html;
+        htmx.process(list);
+        const cur = currentId();
+        $$("li.conv", list).forEach((li) => {
+          if (checked.has(li.dataset.id)) $("input[name=ids]", li).checked = true;
+          if (li.dataset.id === cur) li.classList.add("current");
+          if (before.size && !before.has(li.dataset.id)) li.classList.add("fresh");
+        });
+        updateBulkbar();
+        tickSla();
+      })
+      .catch(() => {})
+      .finally(() => {
+        listInFlight = false;
+        if (listAgain) { listAgain = false; refreshList(); }
+      });
+    // The counts matter less than the list: refresh them once things calm down.
+    clearTimeout(viewsTimer);
+    viewsTimer = setTimeout(() => {
       const views = $("#views");
       if (views) htmx.ajax("GET", "/ui/views?view=" + encodeURIComponent(viewKey()), { target: views, swap: "innerHTML" });
-    }, 150);
+    }, 700);
   }
   function viewKey() {
     const v = $("#filters input[name=view]");
@@ -48,12 +58,13 @@
     if (!id || id !== currentId()) return;
     clearTimeout(threadTimer);
     threadTimer = setTimeout(() => {
-      // Never replace the pane while the agent is typing: refresh the thread only.
+      // Never replace the pane while the agent is typing: refresh the thread only. The short
+      // wait lets the writer commit (actions publish before their commit).
       htmx.ajax("GET", "/ui/conversations/" + id + "/thread", { target: "#thread", swap: "innerHTML" }).then(() => {
         const t = $("#thread");
         if (t) t.scrollTop = t.scrollHeight;
       });
-    }, 150);
+    }, 100);
   }
   function connect() {
     if (!window.EventSource || !document.body.dataset.live) return;
@@ -61,7 +72,9 @@
     const onEvent = (ev) => {
       let data = {};
       try { data = JSON.parse(ev.data).data || JSON.parse(ev.data); } catch (e) { /* keep {} */ }
-      refreshList();
+      // The worker announces messages after its commit; other changes are announced at the
+      // change, just before the writer commits, so those wait a moment.
+      if (ev.type === "message.created") refreshList(); else setTimeout(refreshList, 120);
       if (data.conversation_id != null) refreshThread(String(data.conversation_id));
       if (window.deskOnLive) window.deskOnLive(ev.type, data);
     };
