@@ -723,7 +723,9 @@ def report_figures(
         scoped(
             select(*_dims(ResponseInterval.agent_id), ResponseInterval.kind, value)
             .select_from(ResponseInterval)
-            .join(Conversation, Conversation.id == ResponseInterval.conversation_id),
+            .join(Conversation, Conversation.id == ResponseInterval.conversation_id)
+            # Both kinds named, so the (kind, stopped_at) index serves the date range.
+            .where(ResponseInterval.kind.in_(("first", "next"))),
             ResponseInterval.stopped_at,
             ResponseInterval.agent_id,
         )
@@ -749,39 +751,23 @@ def report_figures(
         dims,
         3,
     )
-    # SLA: one read of the facts decided in range for any target, split per target here.
-    ranges = []
-    for _, at in SLA_TARGETS.values():
-        cond = [at.is_not(None)]
-        if f.since is not None:
-            cond.append(at >= f.since)
-        if f.until is not None:
-            cond.append(at < f.until)
-        ranges.append(and_(*cond))
-    sla_rows = session.execute(
-        _scoped(
-            select(*_dims(conv_agent), *[c for pair in SLA_TARGETS.values() for c in pair])
-            .select_from(ConversationFacts)
-            .join(Conversation, Conversation.id == ConversationFacts.conversation_id)
-            .where(or_(*ranges)),
-            replace(f, since=None, until=None),
-            None,
-            conv_agent,
-            True,
-        )
-    ).all()
+    # SLA: one indexed range read per target (when its outcome was decided).
     sla: dict[str, dict[str | None, dict[Any, list]]] = {}
-    for i, target in enumerate(SLA_TARGETS):
-        outcome_i, at_i = 4 + 2 * i, 5 + 2 * i
-        picked = [
-            r[:4] + (r[outcome_i],)
-            for r in sla_rows
-            if r[outcome_i]
-            and r[at_i] is not None
-            and (f.since is None or r[at_i] >= f.since)
-            and (f.until is None or r[at_i] < f.until)
-        ]
-        sla[target] = _by_dim(picked, dims, 1)
+    for target, (outcome, at) in SLA_TARGETS.items():
+        sla[target] = _by_dim(
+            session.execute(
+                scoped(
+                    select(*_dims(conv_agent), outcome)
+                    .select_from(ConversationFacts)
+                    .join(Conversation, Conversation.id == ConversationFacts.conversation_id)
+                    .where(outcome != ""),
+                    at,
+                    conv_agent,
+                )
+            ).all(),
+            dims,
+            1,
+        )
     ratings = _by_dim(
         session.execute(
             scoped(
