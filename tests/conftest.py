@@ -86,6 +86,8 @@ def db_url(sqlite_url: str) -> str:
 def settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.setenv("SOCIALDESK_DATABASE_URL", db_url)
     monkeypatch.setenv("SOCIALDESK_DATA_DIR", str(tmp_path / "data"))
+    # Periodic jobs would race the tests' own calls; tests run them explicitly.
+    monkeypatch.setenv("SOCIALDESK_BACKGROUND_JOBS", "0")
     get_settings.cache_clear()
     reset_engine_cache()
     set_queue(None)

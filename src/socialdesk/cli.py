@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -142,6 +143,17 @@ def serve(
     uvicorn.run(
         "socialdesk.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
     )
+
+
+@app.command("scheduler")
+def scheduler() -> None:
+    """Run the periodic jobs (SLA clocks, outbox sender, surveys, reports) until stopped."""
+    from socialdesk.scheduler import Scheduler
+
+    _upgrade()
+    typer.echo("running periodic jobs; Ctrl+C to stop")
+    with contextlib.suppress(KeyboardInterrupt):
+        Scheduler().run_forever()
 
 
 @app.command("demo")

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # A customer message on a resolved conversation reopens it within this window.
     reopen_window_hours: int = 72
     triage_tier: str = "fast"
+    # Periodic jobs (SLA clocks, outbox, surveys, reports) in the web process; turn off when
+    # a separate `socialdesk scheduler` process runs them.
+    background_jobs: bool = True
     require_services: bool = False
 
     @property

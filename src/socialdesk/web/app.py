@@ -35,8 +35,17 @@ ROUTERS: list[str] = [
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from socialdesk.config import get_settings
+    from socialdesk.scheduler import Scheduler
+
     get_queue().start()
+    # The embedded default runs the periodic jobs here; at scale `socialdesk scheduler` does.
+    scheduler = Scheduler() if get_settings().background_jobs else None
+    if scheduler is not None:
+        scheduler.start()
     yield
+    if scheduler is not None:
+        scheduler.stop()
     get_queue().stop()
 
 
