@@ -272,3 +272,15 @@ def test_each_role_sees_only_what_it_may(browser: object, desk: Desk, agent_page
     page_text = admin.content()  # type: ignore[attr-defined]
     assert "app_secret set" in admin.locator("main").inner_text()  # type: ignore[attr-defined]
     assert "x-access-token" not in page_text and "app-secret" not in page_text  # secrets are write-only
+
+
+def test_a_tablet_gets_the_list_and_the_conversation_without_sideways_scrolling(
+    browser: object, desk: Desk
+) -> None:
+    page = sign_in(browser, desk, "alice@example.com", width=1024)
+    page.set_viewport_size({"width": 1024, "height": 768})  # type: ignore[attr-defined]
+    page.locator("#conv-list li.conv").first.click()  # type: ignore[attr-defined]
+    page.locator("#reply-text").wait_for()  # type: ignore[attr-defined]
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # type: ignore[attr-defined]
+    assert page.locator("#conv-list").is_visible() and page.locator("#send-btn").is_visible()  # type: ignore[attr-defined]
+    page.context.close()  # type: ignore[attr-defined]

@@ -387,3 +387,24 @@ def test_supervisor_board_counts_queues_agents_and_volume(session, people, desk)
     assert alice.open == 1
     # Only the newest message arrived within the hour; it has no triage yet.
     assert b.volume == {"x": {"untriaged": 1}}
+
+
+def test_move_to_dm_posts_a_public_nudge_and_opens_the_private_part(browser_for, session, desk):
+    b = browser_for("agent")
+    c = desk["late"]
+    response = b.post(
+        f"/ui/conversations/{c.id}/reply",
+        data={"text": "Could you DM us your order number?", "mode": "move_to_dm"},
+    )
+    assert response.status_code == 200, response.text
+    assert "private conversation opened" in response.text
+    items = session.scalars(select(OutboxItem).where(OutboxItem.conversation_id == c.id)).all()
+    assert sorted(i.is_public for i in items) == [False, True]
+    session.expire_all()
+    assert session.get(Conversation, c.id).visibility == "mixed"
+
+
+def test_the_search_page_explains_a_query_without_words(browser_for):
+    response = browser_for("agent").get("/search?q=%21%21%21")
+    assert response.status_code == 400
+    assert "Type at least one word" in response.text
