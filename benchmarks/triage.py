@@ -84,6 +84,10 @@ def row(task: str, system: str, metric: str, value: float, mps: float | None,
             "messages_per_second": mps, **extra}
 
 
+BASELINES = True  # --no-baselines: only socialdesk's own rows (e.g. a second, accurate run)
+FAST = True  # --accurate-only: skip the fast rows as well
+
+
 def bench_tweeteval(root: Path, task: str, accurate: bool) -> list[dict[str, Any]]:
     metric = "macro_recall" if task == "sentiment" else "macro_f1"
     f = METRICS[metric]
@@ -91,14 +95,18 @@ def bench_tweeteval(root: Path, task: str, accurate: bool) -> list[dict[str, Any
     tr = sentiment_train(root) if task == "sentiment" else load_tweeteval_split(
         root / "tweeteval" / task, "train")
     rows = []
-    predict(task, va.texts[:10], "fast")
-    pred, dt = timed(predict, task, va.texts, "fast")
-    rows.append(row(task, "socialdesk fast", metric, f(va.labels, pred), rate(len(va.texts), dt)))
+    if FAST:
+        predict(task, va.texts[:10], "fast")
+        pred, dt = timed(predict, task, va.texts, "fast")
+        rows.append(row(task, "socialdesk fast", metric, f(va.labels, pred),
+                        rate(len(va.texts), dt)))
     if accurate and get_models().has_accurate:
         predict(task, va.texts[:10], "accurate")
         pred, dt = timed(predict, task, va.texts, "accurate")
         rows.append(row(task, "socialdesk accurate", metric, f(va.labels, pred),
                         rate(len(va.texts), dt)))
+    if not BASELINES:
+        return rows
     pred, dt = tfidf_lr(tr.texts, tr.labels, va.texts)
     rows.append(row(task, "TF-IDF+LR (same data)", metric, f(va.labels, pred),
                     rate(len(va.texts), dt)))
@@ -115,7 +123,8 @@ def bench_umsab(root: Path, accurate: bool) -> list[dict[str, Any]]:
     rows = []
     systems: dict[str, dict[str, float]] = {}
     speed: dict[str, list[float]] = {}
-    tiers = ["fast"] + (["accurate"] if accurate and get_models().has_accurate else [])
+    tiers = (["fast"] if FAST else []) + (
+        ["accurate"] if accurate and get_models().has_accurate else [])
     for tier in tiers:
         per, n, secs = {}, 0, 0.0
         for name in names:
@@ -125,6 +134,12 @@ def bench_umsab(root: Path, accurate: bool) -> list[dict[str, Any]]:
             secs += dt
         systems[f"socialdesk {tier}"] = per
         speed[f"socialdesk {tier}"] = [n, secs]
+    if not BASELINES:
+        for sysname, per in systems.items():
+            rows.append(row("umsab_sentiment", sysname, "macro_f1",
+                            float(np.mean(list(per.values()))), rate(*speed[sysname]),
+                            per_language={k: round(100 * v, 2) for k, v in per.items()}))
+        return rows
     # TF-IDF + LR on all eight languages' training data (the "multi" setting).
     all_x = [t for nm in names for t in tr[nm].texts]
     all_y = [y for nm in names for y in tr[nm].labels]
@@ -227,7 +242,8 @@ def bench_intents(root: Path, accurate: bool) -> list[dict[str, Any]]:
             w.writerows([texts[i], labels[i]] for i in tr)
         vx = [texts[i] for i in va]
         vy = [labels[i] for i in va]
-        for tier, emb in [("fast", False)] + ([("accurate", True)] if accurate else []):
+        tiers = ([("fast", False)] if FAST else []) + ([("accurate", True)] if accurate else [])
+        for tier, emb in tiers:
             out = Path(tmp) / tier
             train_intents([path], tier, out=out, val_fraction=0.0, embeddings=emb,
                           grid=(30.0,))
@@ -237,6 +253,8 @@ def bench_intents(root: Path, accurate: bool) -> list[dict[str, Any]]:
             acc = float(np.mean([a == b for a, b in zip(pred, vy, strict=True)]))
             rows.append(row("intent_banking77", f"socialdesk {tier}", "accuracy", acc,
                             rate(len(vx), dt)))
+    if not BASELINES:
+        return rows
     pred, dt = tfidf_lr([texts[i] for i in tr], [labels[i] for i in tr],
                         [texts[i] for i in va], balanced=False)
     acc = float(np.mean([a == b for a, b in zip(pred, [labels[i] for i in va], strict=True)]))
@@ -302,11 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None)
     ap.add_argument("--out", default="var/bench/triage.json")
     ap.add_argument("--skip-accurate", action="store_true")
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--accurate-only", action="store_true", help="only the accurate rows")
     ap.add_argument("--only", nargs="*", default=None,
                     help="sentiment emotion offensive umsab language intent full")
     args = ap.parse_args(argv)
     root = data_dir(args.data)
     acc = not args.skip_accurate
+    global BASELINES, FAST
+    BASELINES = not (args.no_baselines or args.accurate_only)
+    FAST = not args.accurate_only
     todo = args.only or ["sentiment", "emotion", "offensive", "umsab", "language", "intent",
                          "full"]
     rows: list[dict[str, Any]] = []
@@ -323,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         elif task == "full":
             rows += bench_full(root)
         print(f"# {task} done in {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"cpu_count": os.cpu_count(), "rows": rows}, indent=2))
     print("| task | system | metric | value | msg/s | notes |")
     print("|---|---|---|---|---|---|")
     for r in rows:

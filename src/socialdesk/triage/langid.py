@@ -97,11 +97,17 @@ def decide(
         elif p.max() < 0.9:
             return LanguageResult(h, 0.5, "hint"), [f"hint {h} (outside the trained set)"]
     k = int(p.argmax())
+    # UMSAB's Hindi is largely romanised Hinglish full of English words, so the model calls
+    # short plain English "hi". Unless the brand lists Hindi among its languages, Latin-script
+    # text is not taken for Hindi: the next language wins (lingua checks it if unsure).
+    if (labels[k] == "hi" and not _DEVANAGARI.search(sample)
+            and not (cands and "hi" in cands) and lang_hint != "hi"):
+        p[k] = 0.0
+        p /= max(p.sum(), 1e-12)
+        k = int(p.argmax())
+        why.append("Latin-script text not taken for Hindi")
     conf = float(p[k])
-    # UMSAB's Hindi is largely romanised Hinglish, so the model calls some plain English
-    # "hi"; without Devanagari and without a brand restriction, lingua gets a say.
-    romanised_hi = labels[k] == "hi" and not _DEVANAGARI.search(sample) and conf < 0.9
-    if use_fallback and not cands and (conf < MIN_CONFIDENT or romanised_hi) and letters >= 12:
+    if use_fallback and not cands and conf < MIN_CONFIDENT and letters >= 12:
         res = lingua_detect(text)
         if res.confidence > conf:
             return res, [*why, f"model unsure ({conf:.2f}): lingua"]

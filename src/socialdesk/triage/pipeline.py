@@ -162,9 +162,9 @@ def explain_many(
 ) -> dict[str, list[list[str]]]:
     """Per model and message, the words/bigrams that pushed the message towards the class in
     ``specs[model]`` the most (weight for that class minus the mean over classes, times the
-    feature value; for a binary model, the weight itself). One gather serves every model."""
+    feature value; for a binary model, the signed weight). One gather serves every model."""
     parts = [(g, *feats.groups[g]) for g in ("word", "bigram") if feats.groups[g][0].size]
-    out = {name: [[] for _ in range(feats.n_docs)] for name in specs}
+    out: dict[str, list[list[str]]] = {name: [[] for _ in range(feats.n_docs)] for name in specs}
     if not parts:
         return out
     grp = np.concatenate([np.full(p[1].size, i) for i, p in enumerate(parts)])
@@ -173,27 +173,44 @@ def explain_many(
     vals = np.concatenate([p[3] for p in parts])
     idx = np.concatenate([np.arange(p[1].size) for p in parts])
     rows = bank.weights[cols]
-    arange = np.arange(doc.size)
-    for name, classes in specs.items():
-        w = rows[:, bank.slices[name]]
-        if w.shape[1] == 1:
-            c = w[:, 0] * np.where(classes[doc] == 1, 1.0, -1.0)
+    names = list(specs)
+    sl = [bank.slices[n] for n in names]
+    # Target column of each entry for each model, and each model's mean weight per entry.
+    zero = np.zeros(doc.size, dtype=np.int64)
+    target = np.stack([s.start + (zero if s.stop - s.start == 1 else specs[n][doc])
+                       for n, s in zip(names, sl, strict=True)], axis=1)
+    picked = np.take_along_axis(rows, target, axis=1)
+    bounds = np.array(sorted({b for s in sl for b in (s.start, s.stop)}))
+    sums = np.add.reduceat(rows, bounds[:-1], axis=1) if bounds.size > 1 else rows
+    widths = np.diff(bounds)
+    means = sums / widths
+    contrib = np.empty_like(picked)
+    for j, (n, s) in enumerate(zip(names, sl, strict=True)):
+        if s.stop - s.start == 1:
+            contrib[:, j] = picked[:, j] * np.where(specs[n][doc] == 1, 1.0, -1.0)
         else:
-            c = w[arange, classes[doc]] - w.mean(axis=1)
-        c = c * vals
-        keep = np.flatnonzero(c > 0.01)
-        order = keep[np.lexsort((-c[keep], doc[keep]))]
-        sdoc = doc[order]
-        rank = np.arange(sdoc.size) - np.searchsorted(sdoc, sdoc, side="left")
-        order = order[rank < 2 * k]  # room for duplicates, which are skipped below
-        res = out[name]
-        for j in order.tolist():
-            d = int(doc[j])
+            contrib[:, j] = picked[:, j] - means[:, int(np.searchsorted(bounds, s.start))]
+    contrib *= vals[:, None]
+    single = feats.n_docs == 1
+    for j, n in enumerate(names):
+        c = contrib[:, j]
+        if single:
+            order = np.argsort(-c)[: 2 * k]
+            order = order[c[order] > 0.01]
+        else:
+            keep = np.flatnonzero(c > 0.01)
+            order = keep[np.lexsort((-c[keep], doc[keep]))]
+            sdoc = doc[order]
+            rank = np.arange(sdoc.size) - np.searchsorted(sdoc, sdoc, side="left")
+            order = order[rank < 2 * k]  # room for duplicates, which are skipped below
+        res = out[n]
+        for jj in order.tolist():
+            d = int(doc[jj])
             if len(res[d]) >= k:
                 continue
-            label = feats.token_text(parts[int(grp[j])][0], int(idx[j]))
+            label = feats.token_text(parts[int(grp[jj])][0], int(idx[jj]))
             if not any(x.startswith(f"'{label}' ") for x in res[d]):
-                res[d].append(f"'{label}' (+{c[j]:.2f})")
+                res[d].append(f"'{label}' (+{c[jj]:.2f})")
     return out
 
 
