@@ -699,11 +699,14 @@ def _dims(agent_column) -> list:
 def _by_dim(rows: list, dims: tuple[str, ...], n_values: int) -> dict[str | None, dict[Any, list]]:
     """{None: {"all": [values]}, dim: {key: [values]}} from rows of (dims..., values...)."""
     out: dict[str | None, dict[Any, list]] = {None: {"all": []}, **{d: defaultdict(list) for d in dims}}
+    width = len(REPORT_DIMS)
+    targets = [(out[d], REPORT_DIMS.index(d)) for d in dims]
+    everything = out[None]["all"]
     for row in rows:
-        value = row[len(REPORT_DIMS)] if n_values == 1 else tuple(row[len(REPORT_DIMS) :])
-        out[None]["all"].append(value)
-        for d in dims:
-            out[d][row[REPORT_DIMS.index(d)]].append(value)
+        value = row[width] if n_values == 1 else tuple(row[width:])
+        everything.append(value)
+        for groups, i in targets:
+            groups[row[i]].append(value)
     return out
 
 
