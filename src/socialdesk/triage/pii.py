@@ -29,6 +29,25 @@ DEFAULT_PATTERNS: dict[str, str] = {
 _DIGIT = re.compile(r"\d")
 _PHONE_HINT = re.compile(r"\d(?:[\s().-]{0,3}\d){6,}")
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "PT", "BR", "IN", "NL")
+# National phone formats to try per message language ("+" numbers are found whatever the
+# region); fewer regions is less time in phonenumbers, which dominates PII cost.
+REGIONS_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
+    "en": ("US", "GB", "IN", "AU", "IE"),
+    "de": ("DE", "AT", "CH"),
+    "fr": ("FR", "BE", "CH", "CA"),
+    "es": ("ES", "MX", "AR", "CO", "US"),
+    "it": ("IT", "CH"),
+    "pt": ("PT", "BR"),
+    "nl": ("NL", "BE"),
+    "ar": ("SA", "AE", "EG", "MA"),
+    "hi": ("IN",),
+}
+
+
+def regions_for(lang: str | None) -> tuple[str, ...]:
+    return REGIONS_BY_LANGUAGE.get(lang or "", DEFAULT_REGIONS)
+
+
 _MAX_SCAN = 20_000  # PII scanning of giant messages stops here (bounded time)
 
 
@@ -96,7 +115,11 @@ def detect_pii(
             g = "id" if "id" in rx.groupindex else 0
             add(kind, m.start(g), m.end(g))
     if _PHONE_HINT.search(text):
+        before = len(spans)
         _phones(text, regions, add)
+        if len(spans) == before and tuple(regions) != DEFAULT_REGIONS:
+            # The message's language may be misjudged (short texts): try the wider set.
+            _phones(text, [r for r in DEFAULT_REGIONS if r not in regions], add)
     return sorted(spans, key=lambda s: s.start)
 
 

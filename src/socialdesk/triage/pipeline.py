@@ -13,7 +13,7 @@ import numpy as np
 from . import langid, rules
 from .features import Features, featurize, normalize_batch
 from .linear import LinearModel
-from .pii import detect_pii
+from .pii import detect_pii, regions_for
 from .types import (
     EmotionResult,
     IssueTypeResult,
@@ -305,7 +305,7 @@ def triage_batch(
             p_off = max(p_off, 0.9)
         offensive = OffensiveResult(p_off >= 0.5, round(p_off, 4))
         issue = rules.classify_issue(text, sentiment.label)
-        pii = detect_pii(text)
+        pii = detect_pii(text, regions=regions_for(lang.code))
         urgency = score_urgency(text, ctx, sentiment, offensive, issue)
         if explain:
             s_name = "sentiment" if use_en[i] else "sentiment_multi"
