@@ -85,8 +85,16 @@ def ingest(
     except ImportError_ as exc:
         fail(str(exc))
     queue = get_queue()
-    queue.enqueue(report.message_ids)
-    queue.drain(timeout=600)
+    try:
+        queue.enqueue(report.message_ids)
+        queue.drain(timeout=600)
+    except Exception as exc:  # stored durably; workers' sweeper processes them later
+        typer.secho(
+            f"warning: {report.messages} messages are stored but could not be queued for "
+            f"processing ({exc}); running workers will pick them up",
+            fg="yellow",
+            err=True,
+        )
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
     else:

@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     # Empty means the embedded default: a SQLite file under data_dir.
     database_url: str = ""
+    # Connections per process (PostgreSQL): budget web + worker processes against max_connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
     # Empty means the in-process queue; ``redis://...`` selects Redis Streams.
     queue_url: str = ""
     secret_key: str = Field(default="dev-insecure-change-me", min_length=8)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from socialdesk.db.engine import get_sessionmaker
 from socialdesk.ingest import webhooks
@@ -37,15 +38,23 @@ async def receive(platform: str, account: str, request: Request) -> JSONResponse
     from starlette.concurrency import run_in_threadpool
 
     def store() -> dict[str, Any]:
-        session = get_sessionmaker()()
-        try:
-            outcome = webhooks.receive(session, platform, account, body, headers)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        # Two processes storing the same new thread or customer at once: the loser's unique
+        # constraint fails, and on a retry it finds what the winner stored.
+        for attempt in range(3):
+            session = get_sessionmaker()()
+            try:
+                outcome = webhooks.receive(session, platform, account, body, headers)
+                session.commit()
+                break
+            except IntegrityError:
+                session.rollback()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
         get_queue().enqueue(outcome.report.message_ids)
         return outcome.to_dict()
 
