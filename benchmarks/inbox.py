@@ -432,6 +432,8 @@ def main() -> None:
     }
     workdir = Path(tempfile.mkdtemp(prefix="socialdesk-inbox-bench-"))
     os.environ["SOCIALDESK_DATA_DIR"] = str(workdir)
+    # Measure the inbox alone: no SLA scans or outbox sender threads in the served app.
+    os.environ["SOCIALDESK_BACKGROUND_JOBS"] = "0"
     for backend in args.db:
         if backend == "sqlite":
             url = f"sqlite:///{workdir / 'inbox.db'}"
