@@ -80,3 +80,15 @@ def test_special_inputs_bounded_time() -> None:
         r = triage(text)
         assert time.perf_counter() - t0 < 5.0
         json.dumps(r.to_dict())
+
+
+def test_accurate_tier() -> None:
+    from socialdesk.triage.pipeline import get_models
+
+    if not get_models().has_accurate:
+        pytest.skip("accurate tier not built")
+    texts = ["I love this phone, thank you!", "Worst support ever, I am furious", ""]
+    rs = triage_batch(texts, tier="accurate")
+    assert [r.tier for r in rs] == ["accurate"] * 3
+    assert rs[0].sentiment.label == "positive" and rs[1].sentiment.label == "negative"
+    assert triage("meh", tier="fast").tier == "fast"
