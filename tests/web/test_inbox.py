@@ -383,7 +383,7 @@ def test_supervisor_board_counts_queues_agents_and_volume(session, people, desk)
     no_team = next(q for q in b.queues if q.team_id is None)
     assert (care.open, care.at_risk, care.breached) == (1, 1, 0)
     assert (no_team.open, no_team.breached) == (2, 1)
-    alice = next(a for a in b.agents if a.agent.id == people["agent"].id)
+    alice = next(a for a in b.agents if a.name == people["agent"].name)
     assert alice.open == 1
     # Only the newest message arrived within the hour; it has no triage yet.
     assert b.volume == {"x": {"untriaged": 1}}

@@ -27,7 +27,10 @@ class QueueRow:
 
 @dataclass(slots=True)
 class AgentRow:
-    agent: Agent
+    name: str
+    role: str
+    availability: str
+    capacity: int
     open: int
     load: float  # open / capacity
 
@@ -40,6 +43,17 @@ class Board:
     volume_max: int
     since: datetime
     generated_at: datetime = field(default_factory=utcnow)
+
+
+BOARD_SECONDS = 5.0
+
+
+def cached_board(session: Session) -> Board:
+    """The board, reused for a few seconds: every open board re-draws on each live event."""
+    from socialdesk.config import get_settings
+    from socialdesk.web.ui.cache import remembered
+
+    return remembered((get_settings().resolved_database_url, "board"), BOARD_SECONDS, lambda: board(session))
 
 
 def board(session: Session, now: datetime | None = None) -> Board:
@@ -74,12 +88,17 @@ def board(session: Session, now: datetime | None = None) -> Board:
             select(Conversation.assignee_id, func.count(Conversation.id))
             .where(active, Conversation.assignee_id.is_not(None))
             .group_by(Conversation.assignee_id)
-        )
-        
-        .all()
+        ).all()
     )
     agents = [
-        AgentRow(a, load.get(a.id, 0), load.get(a.id, 0) / a.capacity if a.capacity else 0.0)
+        AgentRow(
+            a.name,
+            a.role,
+            a.availability,
+            a.capacity,
+            load.get(a.id, 0),
+            load.get(a.id, 0) / a.capacity if a.capacity else 0.0,
+        )
         for a in session.scalars(select(Agent).where(Agent.active).order_by(Agent.name))
     ]
     since = now - timedelta(hours=1)

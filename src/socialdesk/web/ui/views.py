@@ -458,7 +458,7 @@ def supervisor_page(request: Request, session: DbSession) -> HTMLResponse:
     page_for(request, *MANAGERS)
     from socialdesk.web.ui import supervisor
 
-    return render(request, "supervisor.html", board=supervisor.board(session))
+    return render(request, "supervisor.html", board=supervisor.cached_board(session))
 
 
 @router.get("/ui/supervisor/board", response_class=HTMLResponse)
@@ -466,7 +466,7 @@ def supervisor_board(request: Request, session: DbSession) -> HTMLResponse:
     page_for(request, *MANAGERS)
     from socialdesk.web.ui import supervisor
 
-    return render(request, "_supervisor_board.html", board=supervisor.board(session))
+    return render(request, "_supervisor_board.html", board=supervisor.cached_board(session))
 
 
 # --- settings (admin) ---------------------------------------------------------------------------
