@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from . import langid
-from .data import UMSAB_LANGS, load_intent_csv, read_lines, stratified_split
+from .data import (
+    UMSAB_LANGS,
+    load_intent_csv,
+    normalize_handles,
+    read_lines,
+    stratified_split,
+)
 from .features import featurize, normalize_batch
 from .metrics import METRICS
 from .pipeline import Models, get_models
@@ -47,7 +53,8 @@ def predict(
     name = task if (task != "sentiment" or lang == "en") else "sentiment_multi"
     if tier == "accurate":
         acc, enc = m.accurate()
-        logits = acc.logits(feats, enc.encode(normed))
+        # The encoder saw training text with only handles/URLs normalised (as here).
+        logits = acc.logits(feats, enc.encode([normalize_handles(t) for t in texts]))
         return acc.proba("acc_" + name, logits).argmax(1)
     logits = m.fast.logits(feats)
     return m.fast.proba(name, logits).argmax(1)

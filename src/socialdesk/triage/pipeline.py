@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import langid, rules
+from .data import normalize_handles
 from .features import Features, featurize, normalize_batch
 from .linear import LinearModel
 from .pii import detect_pii, regions_for
@@ -250,7 +251,8 @@ def triage_batch(
     if tier == "accurate":
         if m.has_accurate:
             acc, encoder = m.accurate()
-            emb = encoder.encode(normed)
+            # The encoder saw training text with only handles/URLs normalised, as here.
+            emb = encoder.encode([normalize_handles(t) for t in clean])
             acc_logits = acc.logits(feats, emb)
             sent_en = acc.proba("acc_sentiment", acc_logits)
             sent_multi = acc.proba("acc_sentiment_multi", acc_logits)

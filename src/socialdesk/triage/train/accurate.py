@@ -24,6 +24,7 @@ from ..data import (
     SENTIMENT_LABELS,
     load_tweeteval_split,
     load_umsab,
+    normalize_handles,
     sentiment_train,
 )
 from ..encoder import ARTIFACTS, DIM, ONNX_NAME, TOKENIZER_NAME, Encoder
@@ -81,6 +82,9 @@ def export_onnx(out: Path = ARTIFACTS) -> Path:
 
 
 def cached_embeddings(enc: Encoder, texts: list[str], tag: str) -> np.ndarray:
+    # The run-time path encodes text with handles/URLs normalised (and nothing else), so the
+    # heads see the same input at training and at run time.
+    texts = [normalize_handles(t) for t in texts]
     h = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
     onnx_id = (ARTIFACTS / ONNX_NAME).stat().st_size
     path = CACHE / f"emb-{tag}-{h}-{onnx_id}.npy"
