@@ -61,3 +61,20 @@ def test_train_intents_and_corrections(tmp_path: Path) -> None:
                                      "--out", str(out), "--no-embeddings"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["rows"] == len(rows) + 2
+
+
+def test_custom_intent_in_triage(tmp_path: Path) -> None:
+    from socialdesk.triage import TriageContext, triage
+
+    rows = []
+    for i in range(10):
+        rows.append((f"my card {i} has not arrived yet", "card_arrival"))
+        rows.append((f"please reset my pin number {i}", "pin_reset"))
+    src = tmp_path / "train.csv"
+    _write(src, rows)
+    out = tmp_path / "bank"
+    train_intents([src], "bank", out=out, embeddings=False, grid=(10.0,), val_fraction=0.0)
+    r = triage("my new card has not arrived", TriageContext(intent_model=str(out)))
+    assert r.custom_intent is not None and r.custom_intent["label"] == "card_arrival"
+    r = triage("hello", TriageContext(intent_model=str(tmp_path / "missing")))
+    assert r.custom_intent is not None and "error" in r.custom_intent

@@ -336,7 +336,44 @@ def triage_batch(
                 explanations=expl,
             )
         )
+    _add_custom_intents(results, clean, ctxs)
     return results
+
+
+_INTENT_MODELS: dict[str, Any] = {}
+
+
+def _add_custom_intents(
+    results: list[TriageResult], texts: list[str], ctxs: list[TriageContext]
+) -> None:
+    from .intents import IntentModel, models_dir
+
+    wanted: dict[str, list[int]] = {}
+    for i, c in enumerate(ctxs):
+        if c.intent_model:
+            wanted.setdefault(c.intent_model, []).append(i)
+    for name, idx in wanted.items():
+        if name not in _INTENT_MODELS:
+            folder = Path(name) if Path(name).is_dir() else models_dir(name)
+            try:
+                _INTENT_MODELS[name] = IntentModel.load(folder)
+            except (OSError, KeyError, ValueError):
+                _INTENT_MODELS[name] = None  # a missing model must not break triage
+        im = _INTENT_MODELS[name]
+        if im is None:
+            for i in idx:
+                results[i].custom_intent = {"model": name, "error": "model not found"}
+            continue
+        probs = im.predict_proba([texts[i] for i in idx])
+        for i, p in zip(idx, probs, strict=True):
+            k = int(p.argmax())
+            top = np.argsort(-p)[:3]
+            results[i].custom_intent = {
+                "model": name,
+                "label": im.model.labels[k],
+                "confidence": round(float(p[k]), 4),
+                "alternatives": {im.model.labels[j]: round(float(p[j]), 4) for j in top},
+            }
 
 
 def _clean(text: object) -> str:

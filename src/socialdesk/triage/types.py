@@ -18,6 +18,9 @@ class TriageContext:
     recent_contacts: int | None = None
     crisis_topics: list[str] | None = None
     is_public: bool | None = None
+    # A brand's own taxonomy trained with ``train-intents``: its name (under
+    # var/models/intents/) or a model folder; fills ``TriageResult.custom_intent``.
+    intent_model: str | None = None
 
 
 @dataclass
