@@ -256,9 +256,14 @@ class Traffic:
         msg["chat"] = {**person, "type": "private"}
 
     def _instagram(self, p, ident, text, author, name, now, reply_to, outbound) -> None:
-        entry = p["entry"][0]
-        entry["time"] = int(now.timestamp() * 1000)
-        event = entry["messaging"][0]
+        # Meta's reference pages print some events bare, others inside the entry envelope.
+        if "entry" in p:
+            entry = p["entry"][0]
+            entry["time"] = int(now.timestamp() * 1000)
+            event = entry["messaging"][0]
+        else:
+            event = p
+            event["recipient"] = {"id": ACCOUNT_IDS["messenger"][0]}
         event["sender"] = {"id": author}
         event["timestamp"] = int(now.timestamp() * 1000)
         event["message"] = {"mid": f"demo-mid-{ident}", "text": text}

@@ -1,0 +1,62 @@
+"""The demo's traffic: every delivery it builds is a valid, signed, stored platform payload."""
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from socialdesk.brands.models import SocialAccount
+from socialdesk.conversations.models import Message
+from socialdesk.demo import DEMO_LOGINS, Traffic, account_slug, credentials, fixture_deliveries, seed
+from socialdesk.ingest.models import DeadLetter
+from socialdesk.platforms.registry import sign
+from socialdesk.routing.models import Agent
+
+TWCS = Path(__file__).resolve().parent / "fixtures" / "twcs" / "sample.csv"
+
+
+def post(client, delivery):
+    body = json.dumps(delivery.payload).encode()
+    headers = {
+        "content-type": "application/json",
+        **sign(delivery.platform, body, credentials(delivery.platform)),
+    }
+    return client.post(
+        f"/webhooks/{delivery.platform}/{account_slug(delivery.platform)}", content=body, headers=headers
+    )
+
+
+def test_seeding_twice_creates_one_brand_its_accounts_and_three_logins(session):
+    seed(session)
+    seed(session)
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(SocialAccount)) == 7
+    assert {a.email for a in session.scalars(select(Agent))} == {email for email, _, _ in DEMO_LOGINS}
+
+
+def test_each_platform_builder_makes_a_payload_that_is_stored_as_a_customer_message(client, session):
+    seed(session)
+    session.commit()
+    traffic = Traffic()
+    for platform in ("x", "whatsapp", "telegram", "instagram", "messenger", "facebook"):
+        delivery = traffic.message(platform, f"Hello from {platform}, my order is late", "424242", "Ana Lima")
+        response = post(client, delivery)
+        assert response.status_code == 200, (platform, response.text)
+        assert response.json()["messages"] == 1, (platform, response.json())
+    texts = {m.platform: m for m in session.scalars(select(Message))}
+    assert set(texts) == {"x", "whatsapp", "telegram", "instagram", "messenger", "facebook"}
+    assert all(m.direction == "inbound" and m.kind == "message" for m in texts.values())
+
+
+def test_the_replayed_stream_goes_in_without_dead_letters_and_has_a_spike(client, session):
+    seed(session)
+    session.commit()
+    deliveries = list(fixture_deliveries()) + list(Traffic().stream(TWCS))
+    assert any(d.label.startswith("spike") for d in deliveries)
+    for delivery in deliveries:
+        assert post(client, delivery).status_code == 200, delivery.label
+    outbound = session.scalar(
+        select(func.count()).select_from(Message).where(Message.direction == "outbound")
+    )
+    assert outbound > 0, "the TWCS brand answers replay as the brand's own tweets"
+    assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
