@@ -65,11 +65,12 @@ UMSAB_ON = {  # language → the platform its tweets are replayed on
     "english": "facebook",
 }
 SPIKE_TEXTS = (
-    "My new Acme power bank is swelling and got really hot while charging. Is this safe??",
-    "Acme power bank swelling after two days, the case is cracking open. Refund please",
-    "Anyone else's Acme power bank swelling? Mine smells like burning plastic",
-    "The Acme power bank I bought is swelling up, I'm scared to keep it in the house",
-    "Power bank swelling AGAIN. Second one from Acme. This is dangerous.",
+    "Terrible. My power bank is swelling and the case is cracking open. This is dangerous!",
+    "Power bank swelling after two days and it got so hot it burned my hand. Awful, I want a refund",
+    "Worst purchase ever, the power bank is swelling and smells like burning plastic",
+    "My power bank is swelling up, I'm scared it will catch fire. Really disappointed",
+    "Second power bank swelling AGAIN. Unacceptable and unsafe, fix this now",
+    "Why is nobody answering? My power bank is swelling and I'm furious",
 )
 
 
@@ -120,12 +121,80 @@ def seed(session: Session) -> Brand:
                 languages=["en", "de", "fr", "es", "pt", "it"],
                 platforms=list(PLATFORMS),
                 capacity=50,
-                availability="online",
+                # The admin sets things up; the agent and the supervisor take conversations.
+                availability="offline" if role == "admin" else "online",
             )
             agent.teams.append(team)
             session.add(agent)
     session.flush()
+    _seed_workflow(session, brand)
     return brand
+
+
+def _seed_workflow(session: Session, brand: Brand) -> None:
+    """SLA targets, listening rules, canned responses and automation, as a new team would set up."""
+    from socialdesk.assist.models import ReplyTemplate
+    from socialdesk.assist.templates import TemplateInput, create_template, set_approval
+    from socialdesk.automation.engine import create_rule as create_automation
+    from socialdesk.automation.models import AutomationRule
+    from socialdesk.listening.models import ListeningRule
+    from socialdesk.listening.service import create_rule as create_listening
+    from socialdesk.routing.models import SlaPolicy
+
+    if session.scalar(select(SlaPolicy.id).where(SlaPolicy.brand_id == brand.id)) is None:
+        session.add_all(
+            [
+                SlaPolicy(name="Social care", brand_id=brand.id, first_response_minutes=15,
+                          next_response_minutes=30, resolution_minutes=8 * 60),
+                SlaPolicy(name="Urgent", brand_id=brand.id, priority="urgent", first_response_minutes=5,
+                          next_response_minutes=10, resolution_minutes=2 * 60),
+            ]
+        )  # fmt: skip
+    if session.scalar(select(ListeningRule.id).where(ListeningRule.brand_id == brand.id)) is None:
+        for name, kind, query in (
+            ("Acme brand", "brand", '"acme" OR @AcmeCare OR #acme'),
+            ("Delivery trouble", "product", "(deliver* OR parcel OR package) AND (late OR lost OR never)"),
+            ("Globex (competitor)", "competitor", '"globex" OR @globex'),
+            ("Black Friday", "campaign", '#blackfriday OR "black friday"'),
+        ):
+            create_listening(session, brand=brand.id, name=name, query=query, kind=kind, actor="demo")
+    if session.scalar(select(ReplyTemplate.id)) is None:
+        for name, shortcode, bodies in (
+            ("Apology", "sorry", {
+                "en": "Hi {{ customer.first_name }}, I'm sorry about this. I'm looking into it now and "
+                      "will update you shortly. {{ agent.first_name }}",
+                "de": "Hallo {{ customer.first_name }}, das tut mir leid. Ich kümmere mich sofort darum. "
+                      "{{ agent.first_name }}",
+                "es": "Hola {{ customer.first_name }}, lo sentimos mucho. Lo reviso ahora mismo. "
+                      "{{ agent.first_name }}",
+            }),
+            ("Order status", "order", {
+                "en": "Hi {{ customer.first_name }}, sorry for the wait. Could you DM us your order "
+                      "number so we can check where it is?",
+            }),
+        ):  # fmt: skip
+            template = create_template(session, TemplateInput(name=name, shortcode=shortcode, bodies=bodies),
+                                       actor=None)  # fmt: skip
+            set_approval(session, template, "approved", actor=None)
+    if session.scalar(select(AutomationRule.id)) is None:
+        create_automation(
+            session, name="Safety first", event="message_created",
+            conditions={"all": [{"field": "issue_type", "op": "eq", "value": "safety"}]},
+            actions=[
+                {"type": "set_priority", "priority": "urgent"},
+                {"type": "add_label", "labels": ["safety"]},
+            ],
+        )  # fmt: skip
+        create_automation(
+            session, name="Upset German Instagram customers", event="conversation_created",
+            conditions={"all": [
+                {"field": "platform", "op": "eq", "value": "instagram"},
+                {"field": "language", "op": "eq", "value": "de"},
+                {"field": "sentiment", "op": "eq", "value": "negative"},
+            ]},
+            actions=[{"type": "set_priority", "priority": "high"}],
+        )  # fmt: skip
+    session.flush()
 
 
 def _hash(password: str) -> str:
@@ -409,7 +478,12 @@ def replay(base_url: str, pace: float, stop: threading.Event, twcs: Path) -> int
 def run_demo(host: str = "127.0.0.1", port: int = 8000, pace: float = 0.5, once: bool = False) -> None:
     import uvicorn
 
+    from socialdesk.config import get_settings
     from socialdesk.web.app import create_app
+
+    # Inbox messages get the accurate tier, as a production desk would configure it.
+    os.environ.setdefault("SOCIALDESK_TRIAGE_TIER", "accurate")
+    get_settings.cache_clear()
 
     with session_scope() as session:
         seed(session)
