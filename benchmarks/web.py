@@ -108,7 +108,8 @@ def bench_inbox(scale: float, n: int, reuse: Path | None = None) -> dict[str, li
         conn.execute(
             text(
                 "UPDATE conversation SET first_response_at = NULL, first_response_due_at = "
-                "strftime('%Y-%m-%d %H:%M:%f', 'now', ((id * 37) % 360 - 60) || ' minutes') WHERE status = 'new'"
+                "strftime('%Y-%m-%d %H:%M:%f', 'now', ((id * 37) % 360 - 60) || ' minutes') "
+                "WHERE status = 'new'"
             )
         )
         conn.execute(
