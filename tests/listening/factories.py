@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -53,3 +53,8 @@ def seed_counts(session: Session, series: str, start: datetime, minutes: int, pe
     for m in range(minutes):
         session.add(SeriesCount(series=series, bucket=start + timedelta(minutes=m), count=per_minute))
     session.flush()
+
+
+def established(session: Session, account: SocialAccount, now: datetime) -> None:
+    """Give the account's brand a message two hours ago, so spike detection is past its warm-up."""
+    seed_counts(session, f"brand:{account.brand_id}:all", now - timedelta(hours=2), 1, 1)

@@ -15,7 +15,7 @@ from socialdesk.listening import alerts
 from socialdesk.listening.models import Alert, ListeningRule
 from socialdesk.routing.models import Team
 from tests import factories
-from tests.listening.factories import message
+from tests.listening.factories import established, message
 
 NOW = datetime(2026, 11, 16, 14, 0, tzinfo=UTC)
 
@@ -65,6 +65,7 @@ def test_rules_api_checks_roles_and_queries_and_previews(session, client):
 
 def test_alerts_ack_snooze_and_crisis_over_the_api(session, client):
     acct = factories.account(session)
+    established(session, acct, NOW)
     session.add(Team(slug="crisis", name="Crisis", is_crisis=True))
     rule = ListeningRule(brand_id=acct.brand_id, name="outage", query="outage")
     session.add(rule)
@@ -164,6 +165,7 @@ def test_alerts_go_to_a_slack_compatible_webhook_with_retries_and_by_email(sessi
     smtp.start()
     try:
         acct = factories.account(session)
+        established(session, acct, NOW)
         hook = alerts.add_destination(
             session, kind="webhook", target=f"http://127.0.0.1:{server.server_port}/hook"
         )

@@ -10,7 +10,7 @@ from socialdesk.listening import alerts, crisis, service
 from socialdesk.listening.models import Alert, CrisisEvent, Mention
 from socialdesk.routing.models import Team
 from tests import factories
-from tests.listening.factories import message, seed_counts
+from tests.listening.factories import established, message, seed_counts
 
 NOW = datetime(2026, 11, 16, 14, 0, tzinfo=UTC)
 
@@ -76,6 +76,7 @@ def test_preview_counts_what_a_query_would_have_matched_in_the_period(session):
 
 def test_a_spike_raises_one_alert_while_it_lasts_and_a_new_one_after(session):
     acct = factories.account(session)
+    established(session, acct, NOW)
     rule = service.create_rule(session, brand=acct.brand.slug, name="outage", query="down OR outage")
     for day in range(1, 8):  # a week of history: 1 a minute around this time of day
         seed_counts(session, f"rule:{rule.id}", NOW - timedelta(days=day, minutes=40), 80, 1)
@@ -97,6 +98,7 @@ def test_a_spike_raises_one_alert_while_it_lasts_and_a_new_one_after(session):
 
 def test_a_snoozed_alert_stays_quiet_until_the_snooze_ends(session):
     acct = factories.account(session)
+    established(session, acct, NOW)
     rule = service.create_rule(session, brand=acct.brand.slug, name="outage", query="outage")
     for i in range(40):
         message(session, acct, f"outage {i}", NOW + timedelta(seconds=10 * i))
@@ -208,3 +210,11 @@ def test_the_listening_step_runs_right_after_triage_in_the_pipeline(session):
     assert session.scalar(select(Mention).where(Mention.message_id == msg.id)) is not None
     pipeline.process_message(session, msg.id)  # redelivered: nothing twice
     assert session.scalar(select(func.count(Mention.id))) == 1
+
+
+def test_a_brand_without_an_hour_of_history_raises_no_volume_spike_yet(session):
+    acct = factories.account(session)
+    service.create_rule(session, brand=acct.brand.slug, name="outage", query="outage")
+    for i in range(40):
+        message(session, acct, f"outage {i}", NOW + timedelta(seconds=10 * i))
+    assert session.scalar(select(func.count()).select_from(Alert)) == 0

@@ -324,20 +324,30 @@ class DbPhrases:
 
 # --- the pipeline step ------------------------------------------------------------------------
 
-# Each series is assessed at most once per minute of message time per database (hot topics send
-# many messages a minute; one assessment a minute is enough to catch a spike within the window).
+# Each series is assessed at most once per 15 s of message time per database: hot topics send
+# many messages a minute, and a burst that is over within one minute must still be assessed
+# after its first few messages, not only on the first.
+ASSESS_EVERY = timedelta(seconds=15)
 _assessed: dict[tuple[str, str], datetime] = {}
 
 
 def _due(session: Session, series: str, at: datetime) -> bool:
     key = (str(session.get_bind().url), series)
-    minute = spikes.floor_minute(at)
-    if _assessed.get(key) == minute:
+    slot = at - timedelta(seconds=at.second % ASSESS_EVERY.seconds, microseconds=at.microsecond)
+    if _assessed.get(key) == slot:
         return False
-    _assessed[key] = minute
+    _assessed[key] = slot
     if len(_assessed) > 200_000:
         _assessed.clear()
     return True
+
+
+WARM_UP = timedelta(hours=1)
+
+
+def _warming_up(counts: DbCounts, brand_series: str, at: datetime) -> bool:
+    first = counts.history_start(brand_series)
+    return first is None or at - first < WARM_UP
 
 
 def listening_step(session: Session, message: Message) -> None:
@@ -369,6 +379,10 @@ def listening_step(session: Session, message: Message) -> None:
     for s in series:
         counts.add(s, at)
     session.flush()
+    if brand_id is not None and _warming_up(counts, f"brand:{brand_id}:all", at):
+        # A brand that has just started sending has no baseline at all: every busy topic would
+        # look like a spike. Count, but raise no volume spike until one hour of history exists.
+        series, share_pairs = [], []
     for s in series:
         if s.endswith(":all") or s.endswith(":negative") or not _due(session, s, at):
             continue
