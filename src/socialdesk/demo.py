@@ -406,7 +406,10 @@ class Traffic:
         threads = self.twcs_threads(twcs)
         multilingual = self.multilingual()
         self.random.shuffle(multilingual)
+        # The spike starts after the first 40 deliveries and, like a real one, builds up over
+        # the next minute or so rather than arriving all at once.
         spike_at = 40
+        spike = self.spike()
         sent = 0
         thread_iters = [self._replay_thread(chain) for chain in threads]
         while thread_iters or multilingual:
@@ -419,8 +422,11 @@ class Traffic:
             if multilingual and self.random.random() < 0.5:
                 yield multilingual.pop()
             sent += 1
-            if sent == spike_at:
-                yield from self.spike()
+            if sent >= spike_at:
+                burst = next(spike, None)
+                if burst is not None:
+                    yield burst
+        yield from spike
 
     def _replay_thread(self, chain: list[dict[str, str]]) -> Iterator[Delivery]:
         ids: dict[str, str] = {}
