@@ -56,5 +56,5 @@ def seed_counts(session: Session, series: str, start: datetime, minutes: int, pe
 
 
 def established(session: Session, account: SocialAccount, now: datetime) -> None:
-    """Give the account's brand a message two hours ago, so spike detection is past its warm-up."""
-    seed_counts(session, f"brand:{account.brand_id}:all", now - timedelta(hours=2), 1, 1)
+    """Give the account's brand two hours of history (120 messages), past spike detection's warm-up."""
+    seed_counts(session, f"brand:{account.brand_id}:all", now - timedelta(hours=2), 120, 1)

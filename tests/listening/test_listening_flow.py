@@ -218,3 +218,12 @@ def test_a_brand_without_an_hour_of_history_raises_no_volume_spike_yet(session):
     for i in range(40):
         message(session, acct, f"outage {i}", NOW + timedelta(seconds=10 * i))
     assert session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_a_few_old_messages_are_not_enough_history_for_volume_spikes(session):
+    acct = factories.account(session)
+    seed_counts(session, f"brand:{acct.brand_id}:all", NOW - timedelta(days=300), 20, 1)
+    service.create_rule(session, brand=acct.brand.slug, name="outage", query="outage")
+    for i in range(40):
+        message(session, acct, f"outage {i}", NOW + timedelta(seconds=10 * i))
+    assert session.scalar(select(func.count()).select_from(Alert)) == 0

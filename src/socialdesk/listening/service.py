@@ -343,11 +343,16 @@ def _due(session: Session, series: str, at: datetime) -> bool:
 
 
 WARM_UP = timedelta(hours=1)
+WARM_UP_MESSAGES = 100
 
 
 def _warming_up(counts: DbCounts, brand_series: str, at: datetime) -> bool:
+    """Too little history for any baseline: under an hour old, or under 100 earlier messages."""
     first = counts.history_start(brand_series)
-    return first is None or at - first < WARM_UP
+    if first is None or at - first < WARM_UP:
+        return True
+    earlier = counts.total(brand_series, first, at - timedelta(minutes=SPIKE_CONFIG.window_minutes))
+    return earlier < WARM_UP_MESSAGES
 
 
 def listening_step(session: Session, message: Message) -> None:
@@ -381,7 +386,7 @@ def listening_step(session: Session, message: Message) -> None:
     session.flush()
     if brand_id is not None and _warming_up(counts, f"brand:{brand_id}:all", at):
         # A brand that has just started sending has no baseline at all: every busy topic would
-        # look like a spike. Count, but raise no volume spike until one hour of history exists.
+        # look like a spike. Count, but raise no volume spike until there is some history.
         series, share_pairs = [], []
     for s in series:
         if s.endswith(":all") or s.endswith(":negative") or not _due(session, s, at):
