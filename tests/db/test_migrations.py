@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, inspect, text
 from socialdesk.db.engine import make_engine
 from socialdesk.db.migrate import upgrade
 from socialdesk.db.models import Base
+from socialdesk.search.index import include_name, include_object
 
 
 @pytest.fixture
@@ -32,7 +33,9 @@ def test_upgrade_from_empty_matches_the_models_and_is_repeatable(empty_db_url):
     upgrade(engine)
     upgrade(engine)  # a second run is a no-op, not an error
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        opts = {"compare_type": False, "include_name": include_name, "include_object": include_object}
+        context = MigrationContext.configure(conn, opts=opts)
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
     assert {"message", "conversation", "customer", "identity", "dead_letter"} <= set(
         inspect(engine).get_table_names()

@@ -160,3 +160,9 @@ def _before_drop(target: Any, connection: Connection, **kw: Any) -> None:
 
 
 event.listen(Base.metadata, "before_drop", _before_drop)
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic ``include_object`` hook: the expression indexes are the migration's to manage
+    (their reflected form never compares equal to the model's)."""
+    return not (type_ == "index" and name in PG_INDEXES)

@@ -5,6 +5,7 @@ from alembic import context
 from socialdesk.config import get_settings
 from socialdesk.db.engine import make_engine
 from socialdesk.db.models import Base
+from socialdesk.search.index import include_name, include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -30,6 +31,9 @@ def _run(connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds tables safely.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The search domain's FTS5 virtual tables are not SQLAlchemy tables; leave them alone.
+        include_name=include_name,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
