@@ -213,3 +213,7 @@ _mount_optional()
 
 def main() -> None:  # pragma: no cover
     app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m socialdesk.cli`
+    main()

@@ -63,9 +63,21 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+                                         "Oct", "Nov", "Dec"), start=1)}  # fmt: skip
+
+
 def parse_twcs_time(value: str) -> datetime:
     """TWCS writes X's classic format, e.g. 'Tue Oct 31 22:10:47 +0000 2017'."""
     value = value.strip()
+    parts = value.split()
+    # The common UTC case by hand: strptime costs a tenth of a bulk import.
+    if len(parts) == 6 and parts[4] == "+0000" and parts[1] in _MONTHS and len(parts[3]) == 8:
+        try:
+            hour, minute, second = (int(x) for x in parts[3].split(":"))
+            return datetime(int(parts[5]), _MONTHS[parts[1]], int(parts[2]), hour, minute, second, tzinfo=UTC)
+        except ValueError:
+            pass
     for fmt in ("%a %b %d %H:%M:%S %z %Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"):
         try:
             return datetime.strptime(value, fmt).astimezone(UTC)

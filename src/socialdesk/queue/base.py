@@ -36,6 +36,7 @@ class InProcessQueue:
         self._thread: threading.Thread | None = None
         self._idle = threading.Condition()
         self._pending = 0
+        self._stopping = False
 
     def _handle(self, ids: list[int]) -> None:
         if self._handler is None:
@@ -61,17 +62,34 @@ class InProcessQueue:
             self._thread.start()
 
     def stop(self) -> None:
+        """Finish the batch in hand and stop; what is still queued stays stored unprocessed and
+        is picked up by ``recover`` at the next start."""
         if self._thread is not None and self._thread.is_alive():
+            self._stopping = True
             self._queue.put(None)
             self._thread.join(timeout=30)
         self._thread = None
+        self._stopping = False
+
+    def recover(self) -> int:
+        """Enqueue stored messages that were never processed (the process stopped first)."""
+        from sqlalchemy import select
+
+        from socialdesk.conversations.models import Message
+        from socialdesk.db.engine import session_scope
+
+        with session_scope() as session:
+            unprocessed = select(Message.id).where(Message.processed_at.is_(None)).order_by(Message.id)
+            ids = list(session.scalars(unprocessed))
+        self.enqueue(ids)
+        return len(ids)
 
     def drain(self, timeout: float = 30.0) -> bool:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             first = self._queue.get()
             if first is None:
                 return

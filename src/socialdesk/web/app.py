@@ -12,6 +12,7 @@ from sqlalchemy import text
 from socialdesk import __version__
 from socialdesk.db.engine import get_engine
 from socialdesk.queue import get_queue
+from socialdesk.queue.base import InProcessQueue
 
 # Every domain's router, "module:attribute"; a domain adds its own line here.
 ROUTERS: list[str] = [
@@ -38,9 +39,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from socialdesk.config import get_settings
     from socialdesk.scheduler import Scheduler
 
-    get_queue().start()
+    queue = get_queue()
+    queue.start()
     # The embedded default runs the periodic jobs here; at scale `socialdesk scheduler` does.
     scheduler = Scheduler() if get_settings().background_jobs else None
+    if scheduler is not None and isinstance(queue, InProcessQueue):
+        # Messages stored but not processed when this process last stopped.
+        queue.recover()
     if scheduler is not None:
         scheduler.start()
     yield
