@@ -7,7 +7,9 @@
 2. Webhook ingestion over HTTP on loopback, the app under uvicorn (one process), signed
    WhatsApp deliveries (the documented payload with fresh ids) offered at a fixed rate by an
    open-loop client in another process: achieved requests/s, p50/p99 latency measured from
-   each request's scheduled send time (so queueing is not hidden), on SQLite and PostgreSQL.
+   each request's scheduled send time (so queueing is not hidden), on SQLite and PostgreSQL,
+   with processing handed to workers through Redis; then the embedded default, where the one
+   process also runs every pipeline step (triage, listening, routing, SLA, analytics).
 """
 
 from __future__ import annotations
@@ -114,12 +116,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db_url: str, port: int, data_dir: str) -> subprocess.Popen:
+def start_server(db_url: str, port: int, data_dir: str, queue_url: str = "") -> subprocess.Popen:
     env = {
         **os.environ,
         "SOCIALDESK_DATABASE_URL": db_url,
         "SOCIALDESK_DATA_DIR": data_dir,
         "SOCIALDESK_TRIAGE_TIER": "fast",
+        "SOCIALDESK_QUEUE_URL": queue_url,
+        "SOCIALDESK_BACKGROUND_JOBS": "0",
     }
     subprocess.run(
         [sys.executable, "-m", "socialdesk.cli", "db", "upgrade"], env=env, check=True, capture_output=True
@@ -211,9 +215,11 @@ async def offer(
     return latencies, errors, elapsed
 
 
-def bench_webhooks(label: str, db_url: str, rate: float, duration: float, data_dir: str) -> None:
+def bench_webhooks(
+    label: str, db_url: str, rate: float, duration: float, data_dir: str, queue_url: str = ""
+) -> None:
     port = free_port()
-    server = start_server(db_url, port, data_dir)
+    server = start_server(db_url, port, data_dir, queue_url)
     try:
         warm = signed_bodies(200)
         asyncio.run(
@@ -249,20 +255,36 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--embedded-rate", type=float, default=50, help="offered rate, embedded run")
     args = parser.parse_args()
 
-    bench_file_import(args.rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_webhooks("SQLite", f"sqlite:///{tmp}/web.db", args.rate, args.duration, tmp)
-    if not args.no_postgres:
-        from tests.services import PostgresServer
+    from tests.services import PostgresServer, RedisServer
 
-        pg = PostgresServer()
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                bench_webhooks("PostgreSQL", pg.url, args.rate, args.duration, tmp)
-        finally:
-            pg.stop()
+    bench_file_import(args.rows)
+    # Ingestion proper: the web process verifies, stores and enqueues; the processing steps run
+    # in workers (none are started here, the stream just grows), as in a production layout.
+    redis = RedisServer()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/web.db"
+            bench_webhooks("SQLite (queue: Redis)", url, args.rate, args.duration, tmp, redis.url)
+        if not args.no_postgres:
+            pg = PostgresServer()
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    bench_webhooks(
+                        "PostgreSQL (queue: Redis)", pg.url, args.rate, args.duration, tmp, redis.url
+                    )
+            finally:
+                pg.stop()
+        # The embedded default for comparison: the one process also runs every pipeline step.
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/emb.db"
+            bench_webhooks(
+                "SQLite, embedded (in-process processing)", url, args.embedded_rate, args.duration, tmp
+            )
+    finally:
+        redis.cleanup()
 
 
 if __name__ == "__main__":
