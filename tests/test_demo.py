@@ -1,6 +1,7 @@
 """The demo's traffic: every delivery it builds is a valid, signed, stored platform payload."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -60,3 +61,21 @@ def test_the_replayed_stream_goes_in_without_dead_letters_and_has_a_spike(client
     )
     assert outbound > 0, "the TWCS brand answers replay as the brand's own tweets"
     assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
+
+
+def test_conversations_opened_by_years_old_documented_payloads_are_resolved(client, session):
+    from socialdesk.conversations.models import Conversation
+    from socialdesk.demo import resolve_old_conversations
+
+    seed(session)
+    session.commit()
+    for delivery in fixture_deliveries():
+        assert post(client, delivery).status_code == 200
+    fresh = Traffic().message("whatsapp", "Is my order on its way?", "4915111", "Eva Braun")
+    assert post(client, fresh).status_code == 200
+    assert resolve_old_conversations(session) > 0
+    session.commit()
+    open_ones = session.scalars(select(Conversation).where(Conversation.status.in_(("new", "open")))).all()
+    assert "Is my order on its way?" in [c.subject for c in open_ones]
+    # What stays open is recent (a payload without a time is stamped when it arrives).
+    assert all(datetime.now(UTC) - c.last_message_at < timedelta(days=1) for c in open_ones)

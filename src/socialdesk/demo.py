@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -465,11 +465,35 @@ def post(client: httpx.Client, base_url: str, delivery: Delivery) -> int:
     return response.status_code
 
 
+def resolve_old_conversations(session: Session, older_than: timedelta = timedelta(days=1)) -> int:
+    """The documented payloads carry their original dates (years ago): resolve what they opened,
+    so the live inbox shows the live traffic."""
+    from socialdesk.conversations.actions import change_status
+    from socialdesk.conversations.models import Conversation
+
+    cutoff = datetime.now(UTC) - older_than
+    old = session.scalars(
+        select(Conversation).where(
+            Conversation.last_message_at < cutoff, Conversation.status.in_(("new", "open"))
+        )
+    ).all()
+    for conversation in old:
+        change_status(session, conversation, "resolved", actor=None)
+    return len(old)
+
+
 def replay(base_url: str, pace: float, stop: threading.Event, twcs: Path) -> int:
     traffic = Traffic()
     sent = 0
     with httpx.Client(timeout=30) as client:
-        for delivery in itertools.chain(fixture_deliveries(), traffic.stream(twcs)):
+        for delivery in fixture_deliveries():
+            sent += post(client, base_url, delivery) < 400
+        from socialdesk.queue import get_queue
+
+        get_queue().drain(timeout=120)
+        with session_scope() as session:
+            resolve_old_conversations(session)
+        for delivery in traffic.stream(twcs):
             if stop.is_set():
                 break
             status = post(client, base_url, delivery)
@@ -491,8 +515,17 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, pace: float = 0.5, once:
     os.environ.setdefault("SOCIALDESK_TRIAGE_TIER", "accurate")
     get_settings.cache_clear()
 
+    from socialdesk.platforms.fake_server import running_fake_server
+
+    # The platforms' APIs cannot be reached from a demo: replies go to the local fake platform
+    # server, which answers as each platform's documented reply endpoint does.
+    fake = running_fake_server()
+    platforms = fake.__enter__()
     with session_scope() as session:
         seed(session)
+        for account in session.scalars(select(SocialAccount).where(SocialAccount.slug.like("acme-%"))):
+            account.api_base_url = platforms.base_url
+            account.access_token = account.access_token or f"demo-token-{account.platform}"
     app = create_app()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     stop = threading.Event()
@@ -521,3 +554,4 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, pace: float = 0.5, once:
         server.run()
     finally:
         stop.set()
+        fake.__exit__(None, None, None)
