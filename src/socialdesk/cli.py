@@ -201,10 +201,8 @@ def _mount_optional() -> None:
     from socialdesk.listening.cli import listen_app
 
     app.add_typer(listen_app, name="listen")
-    try:
-        from socialdesk.triage.cli import triage_app
-    except ImportError:  # pragma: no cover - the triage package is always shipped
-        return
+    from socialdesk.triage.cli import triage_app
+
     app.add_typer(triage_app, name="triage")
 
 
