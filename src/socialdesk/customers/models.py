@@ -38,3 +38,21 @@ class Identity(Timestamped, Base):
     followers: Mapped[int] = mapped_column(Integer, default=0)
 
     customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class CrmConfig(Timestamped, Base):
+    """Where a brand's order lookup lives: an HTTPS endpoint and the header that authenticates us.
+
+    The secret is write-only: pages and the API say whether it is set, never what it is.
+    """
+
+    __tablename__ = "crm_config"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brand.id", ondelete="CASCADE"), unique=True)
+    endpoint_url: Mapped[str] = mapped_column(String(500), default="")
+    secret_header: Mapped[str] = mapped_column(String(100), default="Authorization")
+    secret_value: Mapped[str] = mapped_column(String(512), default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Bumped on every change so cached answers from the old endpoint are not served.
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -31,6 +31,10 @@ ROUTERS: list[str] = [
     "socialdesk.automation.views:router",
     "socialdesk.web.ui.views:router",
     "socialdesk.listening.views:router",
+    "socialdesk.web.ui.settings_sla:router",
+    "socialdesk.web.ui.settings_automation:router",
+    "socialdesk.web.ui.settings_crm:router",
+    "socialdesk.web.ui.customer_panel:router",
 ]
 
 
@@ -62,6 +66,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(importlib.import_module("socialdesk.web.ui.session").BrowserSessionMiddleware)
+    # Browser pages answer a refusal with an HTML page; /api keeps JSON.
+    importlib.import_module("socialdesk.web.ui.errors").install(app)
     for target in ROUTERS:
         module, _, name = target.partition(":")
         app.include_router(getattr(importlib.import_module(module), name))
