@@ -20,6 +20,7 @@ Control endpoints: ``POST /_orders`` (``{"key": "x:501", "orders": [...]}``), ``
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ def create_app(state: FakeCrmState) -> FastAPI:
                 state.fail_count -= 1
             status = state.fail_status
         if delay:
-            time.sleep(delay)
+            await asyncio.sleep(delay)
         if given != state.secret:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if failing:
