@@ -256,7 +256,8 @@ def duration_stats(values: list[float]) -> dict[str, Any]:
 
     return {
         "count": n,
-        "mean_seconds": r(sum(values) / n) if n else None,
+        # fsum: exact whatever the order the rows came in, so every path rounds alike.
+        "mean_seconds": r(math.fsum(values) / n) if n else None,
         "median_seconds": r(percentile(values, 0.5)),
         "p90_seconds": r(percentile(values, 0.9)),
         "min_seconds": r(values[0]) if n else None,
@@ -710,11 +711,28 @@ def _by_dim(rows: list, dims: tuple[str, ...], n_values: int) -> dict[str | None
     return out
 
 
-def report_figures(
-    session: Session, f: Filters, dims: tuple[str, ...] = REPORT_DIMS, now: datetime | None = None
-) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """(summary, {dim: breakdown rows}) equal to summary(f) and breakdown(f, dim) for each dim."""
-    now = now or utcnow()
+@dataclass(slots=True)
+class ReportParts:
+    """The rows the report is assembled from, each led by the REPORT_DIMS values.
+
+    ``gather_parts`` reads them with SQL from the rollups; ``analytics.reference`` builds the
+    same rows by replaying every conversation's events, so the two can be compared exactly.
+    """
+
+    responses: list[tuple] = field(default_factory=list)  # dims, kind, seconds
+    resolutions: list[tuple] = field(default_factory=list)  # dims, seconds, cycle, gross seconds
+    sla: dict[str, list[tuple]] = field(default_factory=dict)  # target -> dims, outcome
+    ratings: list[tuple] = field(default_factory=list)  # dims, rating
+    surveys_sent: int = 0
+    shifts: list[tuple] = field(default_factory=list)  # dims, first sentiment, last sentiment
+    new_conversations: list[tuple] = field(default_factory=list)  # dims
+    messages: list[tuple] = field(default_factory=list)  # dims, inbound count, outbound count
+    backlog: list[tuple] = field(default_factory=list)  # dims, first message, waiting since, status
+
+
+def gather_parts(session: Session, f: Filters, now: datetime | None = None) -> ReportParts:
+    """The report's rows from the rollups: one indexed range read per figure."""
+    parts = ReportParts()
     conv_agent = Conversation.assignee_id
 
     def scoped(stmt: Select, at, agent) -> Select:
@@ -722,22 +740,24 @@ def report_figures(
 
     # Response times: first and next in one read.
     value = ResponseInterval.business_seconds if f.business_hours else ResponseInterval.seconds
-    rows = session.execute(
-        scoped(
-            select(*_dims(ResponseInterval.agent_id), ResponseInterval.kind, value)
-            .select_from(ResponseInterval)
-            .join(Conversation, Conversation.id == ResponseInterval.conversation_id)
-            # Both kinds named, so the (kind, stopped_at) index serves the date range.
-            .where(ResponseInterval.kind.in_(("first", "next"))),
-            ResponseInterval.stopped_at,
-            ResponseInterval.agent_id,
+    parts.responses = [
+        tuple(r)
+        for r in session.execute(
+            scoped(
+                select(*_dims(ResponseInterval.agent_id), ResponseInterval.kind, value)
+                .select_from(ResponseInterval)
+                .join(Conversation, Conversation.id == ResponseInterval.conversation_id)
+                # Both kinds named, so the (kind, stopped_at) index serves the date range.
+                .where(ResponseInterval.kind.in_(("first", "next"))),
+                ResponseInterval.stopped_at,
+                ResponseInterval.agent_id,
+            )
         )
-    ).all()
-    first = _by_dim([r[:4] + (r[5],) for r in rows if r[4] == "first"], dims, 1)
-    nxt = _by_dim([r[:4] + (r[5],) for r in rows if r[4] == "next"], dims, 1)
+    ]
     value = ResolutionCycle.business_seconds if f.business_hours else ResolutionCycle.seconds
-    resolutions = _by_dim(
-        session.execute(
+    parts.resolutions = [
+        tuple(r)
+        for r in session.execute(
             scoped(
                 select(
                     *_dims(ResolutionCycle.agent_id),
@@ -750,15 +770,13 @@ def report_figures(
                 ResolutionCycle.resolved_at,
                 ResolutionCycle.agent_id,
             )
-        ).all(),
-        dims,
-        3,
-    )
+        )
+    ]
     # SLA: one indexed range read per target (when its outcome was decided).
-    sla: dict[str, dict[str | None, dict[Any, list]]] = {}
     for target, (outcome, at) in SLA_TARGETS.items():
-        sla[target] = _by_dim(
-            session.execute(
+        parts.sla[target] = [
+            tuple(r)
+            for r in session.execute(
                 scoped(
                     select(*_dims(conv_agent), outcome)
                     .select_from(ConversationFacts)
@@ -767,12 +785,11 @@ def report_figures(
                     at,
                     conv_agent,
                 )
-            ).all(),
-            dims,
-            1,
-        )
-    ratings = _by_dim(
-        session.execute(
+            )
+        ]
+    parts.ratings = [
+        tuple(r)
+        for r in session.execute(
             scoped(
                 select(*_dims(conv_agent), CsatSurvey.rating)
                 .select_from(CsatSurvey)
@@ -781,22 +798,24 @@ def report_figures(
                 CsatSurvey.answered_at,
                 conv_agent,
             )
-        ).all(),
-        dims,
-        1,
-    )
-    surveys_sent = session.scalar(
-        scoped(
-            select(func.count())
-            .select_from(CsatSurvey)
-            .join(Conversation, Conversation.id == CsatSurvey.conversation_id)
-            .where(CsatSurvey.sent_at.is_not(None)),
-            CsatSurvey.sent_at,
-            conv_agent,
         )
+    ]
+    parts.surveys_sent = int(
+        session.scalar(
+            scoped(
+                select(func.count())
+                .select_from(CsatSurvey)
+                .join(Conversation, Conversation.id == CsatSurvey.conversation_id)
+                .where(CsatSurvey.sent_at.is_not(None)),
+                CsatSurvey.sent_at,
+                conv_agent,
+            )
+        )
+        or 0
     )
-    shifts = _by_dim(
-        session.execute(
+    parts.shifts = [
+        tuple(r)
+        for r in session.execute(
             scoped(
                 select(
                     *_dims(conv_agent),
@@ -809,57 +828,82 @@ def report_figures(
                 ConversationSentiment.last_at,
                 conv_agent,
             )
-        ).all(),
-        dims,
-        2,
-    )
-    new_conversations = _by_dim(
-        [
-            tuple(r) + (1,)
-            for r in session.execute(
-                scoped(
-                    select(*_dims(conv_agent)).select_from(Conversation),
-                    Conversation.first_message_at,
-                    conv_agent,
-                )
-            )
-        ],
-        dims,
-        1,
-    )
-    # Messages: counted in SQL per combination of the grouping columns, summed up here.
-    msg_dims = _dims(conv_agent)
-    msg_rows = session.execute(
-        scoped(
-            select(
-                *msg_dims,
-                func.sum(case((Message.direction == "inbound", 1), else_=0)),
-                func.sum(case((Message.direction == "outbound", 1), else_=0)),
-            )
-            .select_from(Message)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .group_by(*msg_dims),
-            Message.sent_at,
-            conv_agent,
         )
-    ).all()
-    messages = _by_dim(msg_rows, dims, 2)
-    backlog_rows = session.execute(
-        _scoped(
-            select(
-                *_dims(conv_agent),
+    ]
+    parts.new_conversations = [
+        tuple(r)
+        for r in session.execute(
+            scoped(
+                select(*_dims(conv_agent)).select_from(Conversation),
                 Conversation.first_message_at,
-                Conversation.waiting_since,
-                Conversation.status,
+                conv_agent,
             )
-            .select_from(Conversation)
-            .where(Conversation.status.in_(ACTIVE)),
-            replace(f, since=None, until=None),
-            None,
-            conv_agent,
-            True,
         )
-    ).all()
+    ]
+    # Messages: counted in SQL per combination of the grouping columns, summed up later.
+    msg_dims = _dims(conv_agent)
+    parts.messages = [
+        tuple(r)
+        for r in session.execute(
+            scoped(
+                select(
+                    *msg_dims,
+                    func.sum(case((Message.direction == "inbound", 1), else_=0)),
+                    func.sum(case((Message.direction == "outbound", 1), else_=0)),
+                )
+                .select_from(Message)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .group_by(*msg_dims),
+                Message.sent_at,
+                conv_agent,
+            )
+        )
+    ]
+    parts.backlog = [
+        tuple(r)
+        for r in session.execute(
+            _scoped(
+                select(
+                    *_dims(conv_agent),
+                    Conversation.first_message_at,
+                    Conversation.waiting_since,
+                    Conversation.status,
+                )
+                .select_from(Conversation)
+                .where(Conversation.status.in_(ACTIVE)),
+                replace(f, since=None, until=None),
+                None,
+                conv_agent,
+                True,
+            )
+        )
+    ]
+    return parts
+
+
+def report_figures(
+    session: Session, f: Filters, dims: tuple[str, ...] = REPORT_DIMS, now: datetime | None = None
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """(summary, {dim: breakdown rows}) equal to summary(f) and breakdown(f, dim) for each dim."""
+    now = now or utcnow()
+    return assemble(session, f, gather_parts(session, f, now), dims, now)
+
+
+def assemble(
+    session: Session, f: Filters, parts: ReportParts, dims: tuple[str, ...], now: datetime
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The report's headline and tables from its rows (whichever way they were gathered)."""
+    rows = parts.responses
+    first = _by_dim([r[:4] + (r[5],) for r in rows if r[4] == "first"], dims, 1)
+    nxt = _by_dim([r[:4] + (r[5],) for r in rows if r[4] == "next"], dims, 1)
+    resolutions = _by_dim(parts.resolutions, dims, 3)
+    sla = {target: _by_dim(r, dims, 1) for target, r in parts.sla.items()}
+    ratings = _by_dim(parts.ratings, dims, 1)
+    surveys_sent = parts.surveys_sent
+    shifts = _by_dim(parts.shifts, dims, 2)
+    new_conversations = _by_dim([tuple(r) + (1,) for r in parts.new_conversations], dims, 1)
+    messages = _by_dim(parts.messages, dims, 2)
+    backlog_rows = parts.backlog
 
     def volume_of(dim: str | None, key: Any) -> dict[str, int]:
         msgs = messages[dim].get(key, [])

@@ -37,6 +37,17 @@ _RATING = re.compile(
     r"(?!\d)(?![.,]\d)(?P<sep>\s*[-–—:,.!)]+)?\s*(?P<comment>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
+# Words that open a verdict on the service, in the survey languages (a rating's comment).
+_VERDICT_WORDS = frozenset(
+    """great good very excellent perfect fine ok okay nice quick fast slow friendly helpful thanks
+    thank awesome amazing bad poor terrible awful horrible average decent not so super lovely
+    gut sehr toll schnell langsam schlecht danke prima freundlich super
+    bien très bon excellent rapide lent mauvais merci parfait génial nul
+    bueno buena muy excelente rápido lento malo mala gracias perfecto genial
+    bom boa muito ótimo ótima rápido lento ruim obrigado obrigada perfeito
+    buono buona molto ottimo ottima veloce lento cattivo grazie perfetto
+    goed zeer snel traag slecht bedankt prima""".split()
+)
 _STARS = re.compile(r"^\s*([⭐★]{1,5})\s*[-–—:,.!]*\s*(?P<comment>.*)$", re.DOTALL)
 
 
@@ -190,7 +201,11 @@ def parse_answer(text: str) -> tuple[int, str] | None:
         return None
     comment = m.group("comment").strip()
     if comment and not any(m.group(g) for g in ("prefix", "suffix", "unit", "sep")):
-        return None
+        # "4 great service" rates; "2 items are missing" counts: without punctuation the
+        # comment must open with a word that judges the service.
+        first = re.split(r"[\s,.!?]+", comment.lower(), maxsplit=1)[0]
+        if first not in _VERDICT_WORDS:
+            return None
     return int(m.group(2)), comment
 
 
@@ -231,26 +246,50 @@ def answer(
     return survey
 
 
-def answer_from_reply(session: Session, message: Message) -> CsatSurvey | None:
-    """Pipeline step: a customer's reply that rates an open survey answers it."""
-    if message.direction != "inbound" or message.customer_id is None:
-        return None
+def _open_survey(session: Session, customer_id: int, at: datetime) -> CsatSurvey | None:
+    """The customer's latest survey still waiting for an answer at ``at`` (inside its window)."""
     window = timedelta(days=get_analytics_settings().csat_answer_days)
-    survey = session.scalar(
+    return session.scalar(
         select(CsatSurvey)
         .where(
-            CsatSurvey.customer_id == message.customer_id,
+            CsatSurvey.customer_id == customer_id,
             CsatSurvey.status.in_(("sent", "recorded")),
-            CsatSurvey.sent_at <= message.sent_at,
-            CsatSurvey.sent_at >= message.sent_at - window,
+            CsatSurvey.sent_at <= at,
+            CsatSurvey.sent_at >= at - window,
         )
         .order_by(CsatSurvey.sent_at.desc())
         .limit(1)
     )
-    if survey is None:
+
+
+def is_survey_answer(
+    session: Session, conversation: Any, customer_id: int | None, text: str, at: datetime
+) -> bool:
+    """Threading asks this before a customer message reopens a finished conversation.
+
+    ``conversation`` is the ORM row or the batch writer's lighter row (``status`` and ``id``).
+    True when the message reads as a rating and the customer's open survey (inside its answer
+    window) is this conversation's: the message is then an answer, not a new request, so it
+    joins the conversation without reopening it (``threading.record_message(survey_answer=True)``)
+    and the pipeline step records the answer.
+    """
+    if conversation is None or customer_id is None or conversation.status not in ("resolved", "closed"):
+        return False
+    if parse_answer(text) is None:  # cheap test first: most messages are not ratings
+        return False
+    survey = _open_survey(session, customer_id, at)
+    return survey is not None and survey.conversation_id == conversation.id
+
+
+def answer_from_reply(session: Session, message: Message) -> CsatSurvey | None:
+    """Pipeline step: a customer's reply that rates an open survey answers it."""
+    if message.direction != "inbound" or message.customer_id is None:
         return None
     parsed = parse_answer(message.text)
     if parsed is None:
+        return None
+    survey = _open_survey(session, message.customer_id, message.sent_at)
+    if survey is None:
         return None
     return answer(
         session, survey, parsed[0], parsed[1], via="reply", at=message.sent_at, message_id=message.id

@@ -6,6 +6,8 @@ Rules, in order:
    conversation_id, a post's comment tree, a DM thread, a WhatsApp number, a Telegram chat).
 3. A customer message on a resolved conversation reopens it inside the reopen window and
    starts the thread's next conversation (``generation`` + 1) after it; closed never reopens.
+   Except: a customer message that answers the finished conversation's CSAT survey (the
+   ``answers_survey`` check, from the analytics domain) joins it without reopening it.
 4. A public post not addressed to the brand, with no known parent, is a listening mention
    and belongs to no conversation until someone converts it.
 """
@@ -37,6 +39,7 @@ class Placement:
     conversation: Any | None
     thread_key: str
     generation: int = 1
+    survey_answer: bool = False  # an answer to the finished conversation's CSAT survey
 
 
 def place_message(
@@ -48,12 +51,19 @@ def place_message(
     parent: tuple[Any | None, str] | None,
     latest: Callable[[str], Any | None],
     reopen_window: timedelta,
+    answers_survey: Callable[[Any], bool] | None = None,
 ) -> Placement | None:
     """Apply the module's rules; None means the message belongs to no conversation.
 
     ``parent`` is (its conversation, its thread key) when the message replies to one we
-    know; ``latest(thread_key)`` returns the newest conversation on that key, if any.
+    know; ``latest(thread_key)`` returns the newest conversation on that key, if any;
+    ``answers_survey(conversation)`` says whether this inbound message answers that finished
+    conversation's survey.
     """
+    if direction == "inbound" and answers_survey is not None:
+        candidate, key = parent if parent is not None else (latest(thread_key), thread_key)
+        if candidate is not None and candidate.status in FINISHED and answers_survey(candidate):
+            return Placement(candidate, key, survey_answer=True)
     if parent is not None:
         parent_conversation, thread_key = parent
         if parent_conversation is not None and (
@@ -89,8 +99,12 @@ def record_message(
     is_public: bool,
     external_id: str,
     agent_id: int | None = None,
+    survey_answer: bool = False,
 ) -> list[EventSpec]:
     """Advance a conversation's state and clocks for one new message; returns its events.
+
+    A ``survey_answer`` (see ``Placement``) changes no status or clock: it is recorded as a
+    ``survey_reply`` event, not ``message_in``, so no wait and no reopen start from it.
 
     ``conversation`` is anything with the Conversation columns as attributes: the ORM model,
     or the lighter row the bulk importer keeps, so both follow exactly the same rules.
@@ -99,6 +113,10 @@ def record_message(
     conversation.message_count = (conversation.message_count or 0) + 1
     if conversation.last_message_at is None or at > conversation.last_message_at:
         conversation.last_message_at = at
+    if direction == "inbound" and survey_answer:
+        if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
+            conversation.last_inbound_at = at
+        return [EventSpec("survey_reply", at, {"external_id": external_id, "public": is_public})]
     if direction == "inbound":
         if conversation.status in REOPENABLE:
             conversation.status = "open"
@@ -135,7 +153,9 @@ def record_message(
     return events
 
 
-def add_message(conversation: Conversation, message: Message) -> list[ConversationEvent]:
+def add_message(
+    conversation: Conversation, message: Message, survey_answer: bool = False
+) -> list[ConversationEvent]:
     """Attach an ORM message to its conversation; returns the ORM events it caused."""
     message.conversation = conversation
     if message.customer is None:
@@ -147,6 +167,7 @@ def add_message(conversation: Conversation, message: Message) -> list[Conversati
         is_public=message.is_public,
         external_id=message.external_id,
         agent_id=message.sent_by_agent_id,
+        survey_answer=survey_answer,
     )
     return [
         ConversationEvent(

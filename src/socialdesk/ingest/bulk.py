@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from socialdesk.analytics.surveys import is_survey_answer
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
@@ -178,6 +179,12 @@ class BulkIngestor:
             parent=(parent.conversation, parent.thread_key) if parent else None,
             latest=lambda k: self._threads.get((account.id, k)),
             reopen_window=self.reopen_window,
+            # A known customer's rating reply to a survey answers it instead of reopening.
+            answers_survey=(
+                (lambda c: is_survey_answer(self.session, c, customer_id, item.text, item.sent_at))
+                if customer_id is not None
+                else None
+            ),
         )
         conversation: ConversationRow | None = None
         if placement is not None:
@@ -205,7 +212,7 @@ class BulkIngestor:
         if conversation is not None:
             for spec in record_message(
                 conversation, direction=item.direction, at=item.sent_at, is_public=item.is_public,
-                external_id=item.external_id,
+                external_id=item.external_id, survey_answer=placement is not None and placement.survey_answer,
             ):  # fmt: skip
                 self._event(conversation.id, spec.kind, spec.at, spec.data)
             conversation.dirty = True

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from socialdesk.analytics.surveys import is_survey_answer
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
@@ -196,11 +197,11 @@ class Ingestor:
             customer = self._customer(account, item, report)
             message.customer = customer
 
-        conversation = self._conversation_for(account, item, customer, report)
+        conversation, survey_answer = self._conversation_for(account, item, customer, report)
         if conversation is None:
             message.kind = "mention" if item.direction == "inbound" else "post"
         else:
-            for event in add_message(conversation, message):
+            for event in add_message(conversation, message, survey_answer=survey_answer):
                 self.session.add(event)
         self.session.add(message)
         self._messages[(account.id, item.external_id)] = message
@@ -261,7 +262,8 @@ class Ingestor:
         item: InboundMessage,
         customer: Customer | None,
         report: IngestReport,
-    ) -> Conversation | None:
+    ) -> tuple[Conversation | None, bool]:
+        """(its conversation, whether the message answers that finished conversation's survey)."""
         parent_message = (
             self._message(account, item.reply_to_external_id) if item.reply_to_external_id else None
         )
@@ -273,11 +275,17 @@ class Ingestor:
             parent=(parent_message.conversation, parent_message.thread_key) if parent_message else None,
             latest=lambda key: self._latest(account, key),
             reopen_window=self.reopen_window,
+            # A known customer's rating reply to a survey answers it instead of reopening.
+            answers_survey=(
+                (lambda c: is_survey_answer(self.session, c, customer.id, item.text, item.sent_at))
+                if customer is not None and customer.id is not None
+                else None
+            ),
         )
         if placement is None:
-            return None
+            return None, False
         if placement.conversation is not None:
-            return placement.conversation
+            return placement.conversation, placement.survey_answer
         conversation = Conversation(
             brand_id=account.brand_id,
             account_id=account.id,
@@ -304,7 +312,7 @@ class Ingestor:
         )
         self._threads[(account.id, placement.thread_key)] = conversation
         report.conversations += 1
-        return conversation
+        return conversation, False
 
     def _latest(self, account: SocialAccount, thread_key: str) -> Conversation | None:
         key = (account.id, thread_key)
