@@ -210,3 +210,14 @@ def test_the_dry_run_lists_the_conversations_that_would_have_matched_and_changes
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(AutomationRun)) == 0
     assert all(c.labels in ([], None) for c in session.scalars(select(Conversation)))
+
+
+def test_the_rules_list_says_the_conditions_in_words(browser_for, session):
+    from socialdesk.web.ui.settings_automation import describe
+
+    assert describe(TREE) == "platform eq x AND (text contains refund OR text contains money back)"
+    assert describe({}) == "always"
+    create_rule(session, name="Tree", event="message_created", conditions=TREE, actions=[{"type": "resolve"}])
+    session.commit()
+    html = browser_for("admin").get("/settings/automation").text
+    assert "platform eq x AND (text contains refund OR text contains money back)" in html

@@ -150,6 +150,18 @@ def conditions_from_form(form: dict[str, str]) -> dict[str, Any]:
     return {join: groups}
 
 
+def describe(tree: dict[str, Any], top: bool = True) -> str:
+    """A condition tree in words for the rules list: platform eq x AND (text contains refund OR …)."""
+    if not tree:
+        return "always"
+    if _leaf(tree):
+        return f"{tree['field']} {tree['op']} {_value_text(tree['value'])}"
+    mode = "all" if "all" in tree else "any"
+    parts = [describe(item, top=False) for item in tree.get(mode) or []]
+    text = f" {'AND' if mode == 'all' else 'OR'} ".join(parts)
+    return text if top or len(parts) == 1 else f"({text})"
+
+
 # --- actions: list <-> form --------------------------------------------------------------------
 
 
@@ -378,6 +390,7 @@ def _list_page(
         status,
         section="automation",
         rules=rules,
+        summaries={r.id: describe(r.conditions or {}) for r in rules},
         ok=ok,
         error=error,
         dry=dry,
