@@ -35,6 +35,11 @@ ORDERS = [
 ]
 
 
+@pytest.fixture
+def db_url(any_db_url: str) -> str:
+    return any_db_url
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[RunningFakeCrm]:
     with running_fake_crm() as running:
