@@ -23,6 +23,8 @@ NAVIGATION: list[tuple[str, str, tuple[str, ...]]] = [
     ("Inbox", "/", ("agent", "supervisor", "admin")),
     ("Supervisor", "/supervisor", ("supervisor", "admin")),
     ("Listening", "/listening", ("supervisor", "admin")),
+    ("Alerts", "/alerts", ("supervisor", "admin")),
+    ("Crisis", "/crisis", ("supervisor", "admin")),
     ("Analytics", "/analytics", ("supervisor", "admin")),
     ("Settings", "/settings", ("admin",)),
 ]

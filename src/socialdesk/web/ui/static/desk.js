@@ -79,6 +79,25 @@
       if (window.deskOnLive) window.deskOnLive(ev.type, data);
     };
     ["message.created", "conversation.updated", "agent.updated"].forEach((k) => source.addEventListener(k, onEvent));
+    // A listening alert: the managers' badge and alert list re-read themselves, and a toast says what it is.
+    source.addEventListener("listening.alert", (ev) => {
+      let data = {};
+      try { data = JSON.parse(ev.data) || {}; } catch (e) { /* keep {} */ }
+      document.body.dispatchEvent(new CustomEvent("desk-alert", { detail: data }));
+      const toasts = $("[data-alert-toasts]");
+      if (toasts && data.alert_id != null) {
+        fetch("/ui/alerts/" + encodeURIComponent(data.alert_id) + "/toast", { credentials: "same-origin" })
+          .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+          .then((html) => {
+            const old = $('[data-alert="' + data.alert_id + '"]', toasts);
+            if (old) old.remove();
+            toasts.insertAdjacentHTML("afterbegin", html);
+            const toast = toasts.firstElementChild;
+            setTimeout(() => toast && toast.remove(), 20000);
+          })
+          .catch(() => {});
+      }
+    });
     source.onopen = () => document.body.classList.add("live-on");
     source.onerror = () => document.body.classList.remove("live-on");
   }
@@ -152,6 +171,7 @@
       return;
     }
     if (ev.target.closest("[data-help]")) $("#help-dialog").showModal();
+    if (ev.target.closest("[data-dismiss]")) { ev.target.closest(".toast").remove(); return; }
     if (ev.target.id === "note-toggle") { const f = $("#note-form"); f.hidden = !f.hidden; if (!f.hidden) $("textarea", f).focus(); }
   });
   document.addEventListener("input", (ev) => {
