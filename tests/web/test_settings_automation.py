@@ -221,3 +221,22 @@ def test_the_rules_list_says_the_conditions_in_words(browser_for, session):
     session.commit()
     html = browser_for("admin").get("/settings/automation").text
     assert "platform eq x AND (text contains refund OR text contains money back)" in html
+
+
+def test_the_editor_tries_unsaved_conditions_against_history_and_saves_nothing(browser_for, session, people):
+    account = people["account"]
+    hit = factories.conversation(session, account, "money back now", customer_name="Mo Back")
+    factories.conversation(session, account, "where is my parcel", customer_name="Pat Parcel")
+    session.commit()
+    admin = browser_for("admin")
+    tried = admin.post("/settings/automation/rules/try", data={**RULE, "days": "3"})
+    assert tried.status_code == 200
+    assert "1 of 2 past message_created events in the last 3 days would have matched" in tried.text
+    assert f"c={hit.id}" in tried.text and "Pat Parcel" not in tried.text
+    assert 'value="money back"' in tried.text and 'id="rule-form"' in tried.text  # the editor, as typed
+    assert 'action="/settings/automation/rules/new"' in tried.text
+    bad = admin.post("/settings/automation/rules/try", data={**RULE, "g0_op_0": "gte"})
+    assert bad.status_code == 400 and "field platform takes" in bad.text
+    assert admin.post("/settings/automation/rules/try", data={**RULE, "days": "999"}).status_code == 400
+    assert _rules(session) == []
+    assert browser_for("agent").post("/settings/automation/rules/try", data=RULE).status_code == 403

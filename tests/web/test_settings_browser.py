@@ -198,7 +198,13 @@ def test_admin_creates_an_automation_rule_and_runs_its_dry_run(admin: Any, desk:
     admin.fill("#param_0", "urgent")
     admin.select_option("#action_1", "add_label")
     admin.fill("#param_1", "refund")
-    admin.click("#rule-form button[type=submit]")
+    # Try the unsaved conditions first: the editor comes back as typed, with the matches.
+    admin.click("#try-rule")
+    admin.locator("#dry-run-summary", has_text="1 of 3 past message_created events").wait_for()
+    assert admin.locator("#g1_value_1").input_value() == "money back"
+    with session_scope() as session:
+        assert session.scalar(select(AutomationRule)) is None
+    admin.click("#rule-form button.primary")
     admin.locator("#settings-ok", has_text="Automation rule Refunds are urgent saved.").wait_for()
     with session_scope() as session:
         rule = session.scalar(select(AutomationRule))
@@ -265,7 +271,8 @@ def test_agent_sees_orders_from_the_crm_and_the_csat_history(
         ],
     )
     page = sign_in(browser, running, "alice@example.com")
-    page.goto(f"{running.base_url}/?view=all_open&c={ids['refund']}")
+    # Opened from the list: the pane arrives by htmx and then loads the orders and answers.
+    page.locator("#conv-list li.conv", has_text="blender").click()
     table = page.locator("#orders-table")
     table.wait_for()
     rows = table.locator("tr.order")

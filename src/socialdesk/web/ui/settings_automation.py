@@ -336,7 +336,15 @@ class DryRunMatch:
 
 
 def dry_run(session: Session, rule_id: int, days: int = DRY_RUN_DAYS) -> tuple[Any, list[DryRunMatch]]:
-    """The rule against the last ``days`` of stored history; nothing is changed."""
+    """The stored rule against the last ``days`` of stored history; nothing is changed."""
+    rule = _rule(session, rule_id)
+    return dry_run_conditions(session, rule.event, rule.conditions, days)
+
+
+def dry_run_conditions(
+    session: Session, event: str, conditions: dict[str, Any], days: int = DRY_RUN_DAYS
+) -> tuple[Any, list[DryRunMatch]]:
+    """An event and conditions (saved or not) against stored history; the matched conversations."""
     from socialdesk.automation.engine import AutomationError
     from socialdesk.automation.engine import dry_run as run
     from socialdesk.conversations.models import Conversation
@@ -344,12 +352,9 @@ def dry_run(session: Session, rule_id: int, days: int = DRY_RUN_DAYS) -> tuple[A
 
     if not 1 <= days <= 365:
         raise SettingsError("the dry run looks back 1 to 365 days")
-    rule = _rule(session, rule_id)
     now = utcnow()
     try:
-        result = run(
-            session, event=rule.event, conditions=rule.conditions, since=now - timedelta(days=days), until=now
-        )
+        result = run(session, event=event, conditions=conditions, since=now - timedelta(days=days), until=now)
     except AutomationError as exc:
         raise SettingsError(str(exc)) from exc
     matches = []
@@ -364,6 +369,13 @@ def dry_run(session: Session, rule_id: int, days: int = DRY_RUN_DAYS) -> tuple[A
             who = c.customer.name if c.customer is not None else ""
             matches.append(DryRunMatch(cid, sample["at"], c.subject or "", who, c.platform, c.status))
     return result, matches
+
+
+def _days(form: dict[str, str]) -> int:
+    raw = (form.get("days") or str(DRY_RUN_DAYS)).strip()
+    if not raw.isdigit():
+        raise SettingsError("days must be a whole number")
+    return int(raw)
 
 
 # --- pages --------------------------------------------------------------------------------------
@@ -394,7 +406,8 @@ def _list_page(
         ok=ok,
         error=error,
         dry=dry,
-        dry_rule=dry_rule,
+        dry_title=dry_rule.name if dry_rule else "",
+        dry_event=dry_rule.event if dry_rule else "",
         matches=matches or [],
         days=days,
     )
@@ -408,6 +421,9 @@ def _editor(
     *,
     error: str = "",
     status: int = 200,
+    dry: Any = None,
+    matches: Any = None,
+    days: int = DRY_RUN_DAYS,
 ) -> HTMLResponse:
     groups = list(form.get("groups") or [])
     groups += [Group() for _ in range(GROUPS - len(groups))]
@@ -432,6 +448,11 @@ def _editor(
         action_types=ACTION_TYPES,
         action_hints=ACTION_HINTS,
         error=error,
+        dry=dry,
+        dry_title="these conditions (not saved)",
+        dry_event=form.get("event", ""),
+        matches=matches or [],
+        days=days,
     )
 
 
@@ -517,16 +538,30 @@ def remove(request: Request, rule_id: int, session: DbSession) -> Response:
 async def dry_run_page(request: Request, rule_id: int, session: DbSession) -> Response:
     page_for(request, "admin")
     form = await _form(request)
-    raw_days = (form.get("days") or str(DRY_RUN_DAYS)).strip()
     try:
-        if not raw_days.isdigit():
-            raise SettingsError("days must be a whole number")
-        result, matches = dry_run(session, rule_id, int(raw_days))
+        days = _days(form)
+        result, matches = dry_run(session, rule_id, days)
     except SettingsError as exc:
         session.rollback()
         return _list_page(request, session, error=str(exc), status=400)
-    finally:
-        # A dry run never writes: nothing it touched is kept.
-        session.rollback()
+    # A dry run never writes: nothing it touched is kept.
+    session.rollback()
     rule = session.get(AutomationRule, rule_id)
-    return _list_page(request, session, dry=result, dry_rule=rule, matches=matches, days=int(raw_days))
+    return _list_page(request, session, dry=result, dry_rule=rule, matches=matches, days=days)
+
+
+@router.post("/settings/automation/rules/try", response_class=HTMLResponse)
+async def try_form(request: Request, session: DbSession) -> Response:
+    """The editor's event and conditions, unsaved, against history: the editor again with the result."""
+    page_for(request, "admin")
+    form = await _form(request)
+    raw_id = (form.get("rule_id") or "").strip()
+    rule_id = int(raw_id) if raw_id.isdigit() else None
+    try:
+        days = _days(form)
+        result, matches = dry_run_conditions(session, form.get("event", ""), conditions_from_form(form), days)
+    except SettingsError as exc:
+        session.rollback()
+        return _editor(request, session, rule_id, form_echo(form), error=str(exc), status=400)
+    session.rollback()
+    return _editor(request, session, rule_id, form_echo(form), dry=result, matches=matches, days=days)
