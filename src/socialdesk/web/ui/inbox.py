@@ -29,6 +29,7 @@ from socialdesk.conversations.models import (
 )
 from socialdesk.customers.models import Customer
 from socialdesk.db.base import utcnow
+from socialdesk.listening import crisis
 from socialdesk.routing.models import Agent, Team, team_membership
 from socialdesk.web.ui.cache import remembered
 
@@ -436,6 +437,8 @@ class ConversationView:
     limit_public: int | None = None
     limit_private: int | None = None
     weighted: bool = False
+    # {"crisis", "holding_statement"} while the conversation is in an active crisis.
+    holding: dict[str, Any] | None = None
 
 
 def conversation_view(session: Session, conversation_id: int) -> ConversationView | None:
@@ -480,6 +483,7 @@ def conversation_view(session: Session, conversation_id: int) -> ConversationVie
         agents=list(session.scalars(select(Agent).where(Agent.active).order_by(Agent.name))),
         teams=list(session.scalars(select(Team).order_by(Team.name))),
         reply_to=inbound[-1] if inbound else None,
+        holding=crisis.holding_statement(session, conversation.id),
     )
     try:
         from socialdesk.platforms.registry import get_connector

@@ -172,6 +172,14 @@
     }
     if (ev.target.closest("[data-help]")) $("#help-dialog").showModal();
     if (ev.target.closest("[data-dismiss]")) { ev.target.closest(".toast").remove(); return; }
+    const holding = ev.target.closest("[data-holding]");
+    if (holding) {
+      const box = $("#reply-text");
+      box.value = holding.dataset.holding;
+      box.focus();
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+      return;
+    }
     if (ev.target.id === "note-toggle") { const f = $("#note-form"); f.hidden = !f.hidden; if (!f.hidden) $("textarea", f).focus(); }
   });
   document.addEventListener("input", (ev) => {
