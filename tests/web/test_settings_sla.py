@@ -256,3 +256,12 @@ def test_the_settings_navigation_links_the_new_pages(browser_for):
     nav = html.split('aria-label="Settings sections"', 1)[1].split("</nav>", 1)[0]
     for href in ("/settings/sla", "/settings/automation", "/settings/crm", "/settings?section=brands"):
         assert f'href="{href}"' in nav
+
+
+def test_a_crafted_success_message_is_not_shown(browser_for):
+    html = (
+        browser_for("admin")
+        .get("/settings/sla?ok=Your%20session%20expired%2C%20sign%20in%20at%20evil.example")
+        .text
+    )
+    assert "evil.example" not in html and 'id="settings-ok"' not in html

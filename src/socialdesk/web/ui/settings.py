@@ -209,3 +209,35 @@ def create_listening_rule(session: Session, form: dict[str, str], *, actor: Prin
 
 def _codes(raw: str) -> list[str]:
     return [c.strip() for c in raw.replace(",", " ").split() if c.strip()]
+
+
+# --- after a change: redirect with a signed message ---------------------------------------------
+
+
+def _flash_signer() -> Any:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from socialdesk.config import get_settings
+
+    return URLSafeTimedSerializer(get_settings().secret_key, salt="socialdesk.web.settings-flash")
+
+
+def done_redirect(path: str, message: str) -> Any:
+    """Post/redirect/get: the page after a change shows ``message``; a reload repeats nothing.
+    The message is signed so a crafted link cannot make the page say something else."""
+    from urllib.parse import quote
+
+    from fastapi.responses import RedirectResponse
+
+    return RedirectResponse(f"{path}?ok={quote(_flash_signer().dumps(message))}", status_code=303)
+
+
+def read_flash(token: str) -> str:
+    from itsdangerous import BadSignature
+
+    if not token:
+        return ""
+    try:
+        return str(_flash_signer().loads(token, max_age=300))
+    except BadSignature:
+        return ""

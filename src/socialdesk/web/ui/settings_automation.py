@@ -12,10 +12,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,7 @@ from socialdesk.automation.actions import ACTION_TYPES
 from socialdesk.automation.conditions import BOOL_FIELDS, NUMBER_FIELDS, OPS
 from socialdesk.automation.models import EVENTS, AutomationRule, AutomationRun
 from socialdesk.web.deps import DbSession
-from socialdesk.web.ui.settings import SettingsError
+from socialdesk.web.ui.settings import SettingsError, done_redirect, read_flash
 from socialdesk.web.ui.views import page_for, render
 
 router = APIRouter(include_in_schema=False)
@@ -461,13 +460,13 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _done(message: str) -> Response:
-    return RedirectResponse(f"/settings/automation?ok={quote(message)}", status_code=303)
+    return done_redirect("/settings/automation", message)
 
 
 @router.get("/settings/automation", response_class=HTMLResponse)
 def automation_page(request: Request, session: DbSession, ok: str = "") -> HTMLResponse:
     page_for(request, "admin")
-    return _list_page(request, session, ok=ok[:200])
+    return _list_page(request, session, ok=read_flash(ok))
 
 
 @router.get("/settings/automation/rules/new", response_class=HTMLResponse)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +11,7 @@ from socialdesk.brands.models import Brand
 from socialdesk.customers import crm
 from socialdesk.customers.models import CrmConfig
 from socialdesk.web.deps import DbSession
+from socialdesk.web.ui.settings import done_redirect, read_flash
 from socialdesk.web.ui.views import page_for, render
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +54,7 @@ def _page(
 @router.get("/settings/crm", response_class=HTMLResponse)
 def crm_page(request: Request, session: DbSession, ok: str = "") -> HTMLResponse:
     page_for(request, "admin")
-    return _page(request, session, ok=ok[:200])
+    return _page(request, session, ok=read_flash(ok))
 
 
 @router.post("/settings/crm/brands/{brand_id}/save", response_class=HTMLResponse)
@@ -78,7 +77,7 @@ async def save(request: Request, brand_id: int, session: DbSession) -> Response:
         # Show what was typed again, except the secret (write-only, never echoed).
         echo = {brand_id: {k: form.get(k, "") for k in ("endpoint_url", "secret_header", "enabled")}}
         return _page(request, session, error=str(exc), status=400, echo=echo)
-    return RedirectResponse(f"/settings/crm?ok={quote('CRM lookup saved.')}", status_code=303)
+    return done_redirect("/settings/crm", "CRM lookup saved.")
 
 
 @router.post("/settings/crm/brands/{brand_id}/remove", response_class=HTMLResponse)
@@ -90,4 +89,4 @@ def remove(request: Request, brand_id: int, session: DbSession) -> Response:
     except crm.CrmError as exc:
         session.rollback()
         return _page(request, session, error=str(exc), status=404)
-    return RedirectResponse(f"/settings/crm?ok={quote('CRM lookup removed.')}", status_code=303)
+    return done_redirect("/settings/crm", "CRM lookup removed.")

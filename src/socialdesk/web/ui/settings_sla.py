@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from socialdesk.conversations.models import PRIORITIES
 from socialdesk.routing.calendar import DAYS
 from socialdesk.routing.models import BusinessCalendar, SlaPolicy, Team
 from socialdesk.web.deps import DbSession
-from socialdesk.web.ui.settings import SettingsError
+from socialdesk.web.ui.settings import SettingsError, done_redirect, read_flash
 from socialdesk.web.ui.views import page_for, render
 
 router = APIRouter(include_in_schema=False)
@@ -291,16 +291,13 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _done(message: str) -> Response:
-    # Post/redirect/get: a reload does not repeat the change.
-    from urllib.parse import quote
-
-    return RedirectResponse(f"/settings/sla?ok={quote(message)}", status_code=303)
+    return done_redirect("/settings/sla", message)
 
 
 @router.get("/settings/sla", response_class=HTMLResponse)
 def sla_overview(request: Request, session: DbSession, ok: str = "") -> HTMLResponse:
     page_for(request, "admin")
-    return _overview(request, session, ok=ok[:200])
+    return _overview(request, session, ok=read_flash(ok))
 
 
 @router.get("/settings/sla/policies/new", response_class=HTMLResponse)
