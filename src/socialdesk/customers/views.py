@@ -12,7 +12,7 @@ from socialdesk.conversations.models import Conversation
 from socialdesk.conversations.schemas import ConversationOut
 from socialdesk.customers import service
 from socialdesk.customers.models import Customer
-from socialdesk.web.deps import CurrentPrincipal, DbSession
+from socialdesk.web.deps import CurrentPrincipal, DbSession, require_role
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
@@ -95,3 +95,97 @@ def split(identity_id: int, session: DbSession, principal: CurrentPrincipal) -> 
         raise HTTPException(404 if "does not exist" in str(exc) else 422, str(exc)) from exc
     audit(session, principal.name, "customer.split", f"identity:{identity_id}", new_customer=customer.id)
     return _detail(session, customer.id)
+
+
+# --- orders from the brand's CRM (customers.crm) ------------------------------------------------
+
+
+class OrderOut(BaseModel):
+    id: str
+    status: str
+    total: str
+    currency: str
+    date: str
+    link: str
+
+
+class OrdersOut(BaseModel):
+    state: str
+    message: str
+    orders: list[OrderOut]
+
+
+class CrmConfigIn(BaseModel):
+    endpoint_url: str
+    secret_header: str = "Authorization"
+    # Write-only: empty keeps the stored secret.
+    secret: str = ""
+    enabled: bool = True
+
+
+class CrmConfigOut(BaseModel):
+    brand_id: int
+    endpoint_url: str
+    secret_header: str
+    secret_set: bool
+    enabled: bool
+
+
+def _crm_out(row) -> CrmConfigOut:
+    return CrmConfigOut(
+        brand_id=row.brand_id,
+        endpoint_url=row.endpoint_url,
+        secret_header=row.secret_header,
+        secret_set=bool(row.secret_value),
+        enabled=row.enabled,
+    )
+
+
+@router.get("/{customer_id}/orders", response_model=OrdersOut)
+def customer_orders(
+    customer_id: int, brand_id: int, session: DbSession, principal: CurrentPrincipal
+) -> OrdersOut:
+    """The customer's orders from the brand's CRM (docs/crm-lookup.md); ``state`` says why none."""
+    from socialdesk.customers import crm
+
+    customer = session.scalar(
+        select(Customer).where(Customer.id == customer_id).options(selectinload(Customer.identities))
+    )
+    if customer is None:
+        raise HTTPException(404, f"customer {customer_id} does not exist")
+    result = crm.lookup_orders(session, brand_id, customer)
+    return OrdersOut(
+        state=result.state,
+        message=result.message,
+        orders=[
+            OrderOut(
+                id=o.id,
+                status=o.status,
+                total=str(o.total),
+                currency=o.currency,
+                date=o.date.isoformat(),
+                link=o.link,
+            )
+            for o in result.orders
+        ],
+    )
+
+
+@router.get("/crm/configs", response_model=list[CrmConfigOut], dependencies=[require_role("admin")])
+def list_crm_configs(session: DbSession) -> list[CrmConfigOut]:
+    from socialdesk.customers.models import CrmConfig
+
+    return [_crm_out(r) for r in session.scalars(select(CrmConfig).order_by(CrmConfig.brand_id))]
+
+
+@router.put("/crm/configs/{brand_id}", response_model=CrmConfigOut, dependencies=[require_role("admin")])
+def put_crm_config(
+    brand_id: int, body: CrmConfigIn, session: DbSession, principal: CurrentPrincipal
+) -> CrmConfigOut:
+    from socialdesk.customers import crm
+
+    try:
+        row = crm.save_config(session, brand_id, actor=principal, **body.model_dump())
+    except crm.CrmError as exc:
+        raise HTTPException(404 if "does not exist" in str(exc) else 422, str(exc)) from exc
+    return _crm_out(row)
