@@ -1,4 +1,4 @@
-"""Routing: skills, capacity, availability, round-robin, VIP/urgency escalation, queues."""
+"""Routing: skills, capacity, availability, round-robin, VIP/urgency escalation, queues (both databases)."""
 
 from collections import Counter
 from datetime import timedelta
@@ -14,6 +14,12 @@ from tests import factories as base
 from tests.routing import factories as f
 
 ADMIN = Principal(name="test-admin", role="admin")
+
+
+@pytest.fixture
+def db_url(any_db_url):
+    # Skills are matched in SQL (JSON functions differ per database): both are tested.
+    return any_db_url
 
 
 def test_language_skill_picks_the_agent_who_speaks_it(session):

@@ -8,23 +8,45 @@ Routing a conversation (new or reopened):
    skills (empty = any), in the team (when there is one), with fewer open conversations
    than their capacity; among those the least recently assigned (round-robin).
 3. No eligible agent: the conversation waits in its team's queue (team set, no assignee).
+
+A decision is two queries (teams with the customer's VIP flag; the next agent with room),
+and routing claims the chosen agent with one conditional UPDATE, which keeps capacity and
+the rotation right when several workers route at once (see ``claim_agent``).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, nulls_first, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    String,
+    bindparam,
+    case,
+    func,
+    inspect,
+    nulls_first,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from socialdesk import live
 from socialdesk.auth.passwords import hash_password
 from socialdesk.auth.service import Principal, audit
 from socialdesk.brands.models import Brand
 from socialdesk.conversations.models import PRIORITIES, Conversation, ConversationEvent
+from socialdesk.customers.models import Customer
 from socialdesk.db.base import utcnow
 from socialdesk.routing.models import AVAILABILITY, ROLES, Agent, Team, team_membership
 from socialdesk.routing.settings import get_config
@@ -352,14 +374,28 @@ def assign(
             raise Forbidden("this conversation belongs to another agent; ask a supervisor to reassign it")
     if team_id is None and agent_id is not None:
         team_id = conversation.team_id
+    if agent is not None and agent_id != conversation.assignee_id:
+        agent.last_assigned_at = utcnow()
+    _set_assignment(session, conversation, agent_id=agent_id, team_id=team_id, actor=actor, reason=reason)
+
+
+def _set_assignment(
+    session: Session,
+    conversation: Conversation,
+    *,
+    agent_id: int | None,
+    team_id: int | None,
+    actor: Principal | None,
+    reason: str,
+) -> None:
+    """Record a checked assignment: the columns, an event, the audit, live update, automation.
+    The agent's ``last_assigned_at`` is the caller's (a claim or ``assign``)."""
     before = (conversation.assignee_id, conversation.team_id)
     if before == (agent_id, team_id):
         return
     conversation.assignee_id = agent_id
     conversation.team_id = team_id
     now = utcnow()
-    if agent is not None and agent_id != before[0]:
-        agent.last_assigned_at = now
     session.add(
         ConversationEvent(
             conversation_id=conversation.id,
@@ -396,44 +432,142 @@ class Decision:
     team_id: int | None
     agent_id: int | None
     reason: str
+    # The agent's last_assigned_at as the decision read it: the claim compares it, so a
+    # concurrent worker that assigned the same agent in between makes the claim fail.
+    seen: datetime | None = None
 
 
-def is_escalation(session: Session, conversation: Conversation) -> str | None:
+def is_escalation(session: Session, conversation: Conversation, *, vip: bool | None = None) -> str | None:
     config = get_config(session)
-    customer = conversation.customer
-    if config.route_vip_to_senior and customer is not None and customer.vip:
+    if vip is None:
+        customer = conversation.customer
+        vip = customer is not None and customer.vip
+    if config.route_vip_to_senior and vip:
         return "vip"
     if (conversation.urgency or 0) >= config.senior_urgency_threshold:
         return "urgency"
     return None
 
 
-# Routing runs for every new conversation: its two queries are built once, with bind
-# parameters, so a decision costs two executions and no statement construction.
-_TEAMS = select(Team.id, Team.brand_id, Team.languages, Team.platforms, Team.is_senior, Team.is_crisis).where(
-    or_(Team.brand_id.is_(None), Team.brand_id == bindparam("brand_id"))
-)
-_LOAD = (
-    select(func.count())
-    .where(Conversation.assignee_id == Agent.id, Conversation.status.in_(OPEN_STATUSES))
-    .correlate(Agent)
-    .scalar_subquery()
-)
-_CANDIDATES = select(Agent.id, Agent.languages, Agent.platforms, Agent.capacity, _LOAD.label("load")).where(
-    Agent.active.is_(True), Agent.availability == "online", Agent.capacity > 0
-)
+# --- the routing queries ------------------------------------------------------------------
+#
+# A decision is two statements: the brand's teams (with the customer's VIP flag), then the
+# next agent. Skills are matched in SQL so the open-conversation count, the expensive part,
+# is only evaluated for skilled candidates in round-robin order until one has room (the
+# outer filter of an ordered derived table is applied row by row under LIMIT 1, on
+# PostgreSQL and SQLite alike), usually one count instead of one per candidate.
+
+
+class _SkillMatch(ColumnElement[bool]):
+    """``skills`` (a JSON array of codes) is empty or contains ``value``."""
+
+    inherit_cache = True
+    type = Boolean()
+    # What the statement cache keys on: without this every routing query recompiles.
+    _traverse_internals = [
+        ("skills", InternalTraversal.dp_clauseelement),
+        ("value", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, skills: Any, value: Any) -> None:
+        self.skills = skills
+        self.value = value
+
+
+@compiles(_SkillMatch)
+def _skill_match_sqlite(element: _SkillMatch, compiler: Any, **kw: Any) -> str:
+    skills = compiler.process(element.skills, **kw)
+    value = compiler.process(element.value, **kw)
+    return (
+        f"(json_array_length({skills}) = 0 OR EXISTS "
+        f"(SELECT 1 FROM json_each({skills}) AS skill WHERE skill.value = {value}))"
+    )
+
+
+@compiles(_SkillMatch, "postgresql")
+def _skill_match_postgresql(element: _SkillMatch, compiler: Any, **kw: Any) -> str:
+    skills = compiler.process(element.skills, **kw)
+    value = compiler.process(element.value, **kw)
+    return f"(jsonb_array_length({skills}) = 0 OR {skills} ? CAST({value} AS TEXT))"
+
+
+_TEAMS = select(
+    Team.id,
+    Team.brand_id,
+    Team.languages,
+    Team.platforms,
+    Team.is_senior,
+    Team.is_crisis,
+    select(Customer.vip).where(Customer.id == bindparam("customer_id")).scalar_subquery().label("vip"),
+).where(or_(Team.brand_id.is_(None), Team.brand_id == bindparam("brand_id")))
+_LOAD_OF = func.count()
 _ORDER = (nulls_first(Agent.last_assigned_at.asc()), Agent.id)
-_ANY_AGENT = _CANDIDATES.order_by(*_ORDER)
-_TEAM_AGENT = (
-    _CANDIDATES.join(team_membership, team_membership.c.agent_id == Agent.id)
-    .where(team_membership.c.team_id == bindparam("team_id"))
-    .order_by(*_ORDER)
-)
+
+
+def _build_pick(*, team: bool, language: bool, first: bool) -> Any:
+    """Online, active agents with the skills and room, least recently assigned first."""
+    candidates = select(Agent.id, Agent.capacity, Agent.last_assigned_at).where(
+        Agent.active.is_(True),
+        Agent.availability == "online",
+        Agent.capacity > 0,
+        _SkillMatch(Agent.platforms, bindparam("platform", type_=String())),
+        Agent.id.not_in(bindparam("exclude", expanding=True)),
+    )
+    if language:
+        candidates = candidates.where(_SkillMatch(Agent.languages, bindparam("language", type_=String())))
+    if team:
+        candidates = candidates.join(team_membership, team_membership.c.agent_id == Agent.id).where(
+            team_membership.c.team_id == bindparam("team_id")
+        )
+    # The LIMIT keeps the derived table from being flattened into the outer query (SQLite),
+    # which would count every candidate's load before sorting.
+    ordered = candidates.order_by(*_ORDER).limit(100_000).subquery("candidate")
+    load = (
+        select(_LOAD_OF)
+        .where(Conversation.assignee_id == ordered.c.id, Conversation.status.in_(OPEN_STATUSES))
+        .scalar_subquery()
+    )
+    query = select(ordered.c.id, ordered.c.last_assigned_at).where(load < ordered.c.capacity)
+    return query.limit(1) if first else query
+
+
+_PICK = {
+    (team, language, first): _build_pick(team=team, language=language, first=first)
+    for team in (False, True)
+    for language in (False, True)
+    for first in (False, True)
+}
+
+
+def _candidates(
+    session: Session, conversation: Conversation, team_id: int | None, *, first: bool, exclude: list[int]
+) -> list[Any]:
+    query = _PICK[(team_id is not None, bool(conversation.language), first)]
+    params: dict[str, Any] = {"platform": conversation.platform or "", "exclude": exclude}
+    if conversation.language:
+        params["language"] = conversation.language
+    if team_id is not None:
+        params["team_id"] = team_id
+    return list(session.execute(query, params))
 
 
 def _teams(session: Session, conversation: Conversation) -> list[Any]:
-    """The teams that may take the conversation's brand, as light rows (no ORM objects)."""
-    return list(session.execute(_TEAMS, {"brand_id": conversation.brand_id}))
+    """The teams that may take the conversation's brand, as light rows (no ORM objects);
+    each row also carries the customer's VIP flag, so routing needs no customer query."""
+    return list(
+        session.execute(_TEAMS, {"brand_id": conversation.brand_id, "customer_id": conversation.customer_id})
+    )
+
+
+def _vip(session: Session, conversation: Conversation, rows: list[Any]) -> bool:
+    if conversation.customer_id is None:
+        return False
+    if "customer" not in inspect(conversation).unloaded:
+        customer = conversation.customer  # already in memory, maybe changed and not flushed
+        return customer is not None and customer.vip
+    if rows:
+        return bool(rows[0].vip)
+    return bool(session.scalar(select(Customer.vip).where(Customer.id == conversation.customer_id)))
 
 
 def _senior_team_id(rows: list[Any]) -> int | None:
@@ -478,7 +612,7 @@ def choose_team_id(session: Session, conversation: Conversation) -> tuple[int | 
     current = next((r for r in rows if r.id == conversation.team_id), None)
     if current is not None and current.is_crisis:
         return current.id, "crisis"  # crisis mode put it there; escalation does not move it out
-    escalation = is_escalation(session, conversation)
+    escalation = is_escalation(session, conversation, vip=_vip(session, conversation, rows))
     if escalation:
         senior = _senior_team_id(rows)
         if senior is not None:
@@ -494,23 +628,8 @@ def choose_team(session: Session, conversation: Conversation) -> tuple[Team | No
 
 
 def eligible_agent_ids(session: Session, conversation: Conversation, team_id: int | None) -> list[int]:
-    """Online agents with the skills and spare capacity, least recently assigned first.
-
-    One query: the candidates with their open-conversation count (a correlated count over
-    the ``(assignee_id, status)`` index), then the skill lists are checked here.
-    """
-    if team_id is None:
-        rows = session.execute(_ANY_AGENT)
-    else:
-        rows = session.execute(_TEAM_AGENT, {"team_id": team_id})
-    language, platform = conversation.language, conversation.platform
-    return [
-        row.id
-        for row in rows
-        if (not row.languages or not language or language in row.languages)
-        and (not row.platforms or platform in row.platforms)
-        and row.load < row.capacity
-    ]
+    """Online agents with the skills and spare capacity, least recently assigned first."""
+    return [row.id for row in _candidates(session, conversation, team_id, first=False, exclude=[])]
 
 
 def eligible_agents(session: Session, conversation: Conversation, team: Team | None) -> list[Agent]:
@@ -528,11 +647,119 @@ def open_load(session: Session, agent_ids: list[int]) -> dict[int, int]:
     return {agent_id: count for agent_id, count in rows}
 
 
+def _next_agent(
+    session: Session, conversation: Conversation, team_id: int | None, exclude: list[int]
+) -> tuple[int | None, datetime | None]:
+    rows = _candidates(session, conversation, team_id, first=True, exclude=exclude)
+    return (rows[0].id, rows[0].last_assigned_at) if rows else (None, None)
+
+
 def decide(session: Session, conversation: Conversation) -> Decision:
-    """The routing decision, without changing anything."""
+    """The routing decision, without changing anything: two queries."""
     team_id, reason = choose_team_id(session, conversation)
-    agents = eligible_agent_ids(session, conversation, team_id)
-    return Decision(team_id, agents[0] if agents else None, reason)
+    agent_id, seen = _next_agent(session, conversation, team_id, [])
+    return Decision(team_id, agent_id, reason, seen)
+
+
+# --- claiming an agent under concurrency ------------------------------------------------
+#
+# Several workers route at once. Reading "the least recently assigned agent with room" and
+# then assigning is a race: two workers would both give their conversation to the same
+# agent (unfair, and one over capacity). The claim is one conditional UPDATE that succeeds
+# only if, when it runs, the agent is still active and online, still has room (counted on
+# committed data), was not assigned by anyone since the decision read it (``last_assigned_at``
+# unchanged: every assignment moves it), and (PostgreSQL) is not being assigned right now
+# by a transaction that has not committed yet (``FOR UPDATE SKIP LOCKED``: skipped, not
+# waited for, so two transactions routing several conversations cannot deadlock). A failed
+# claim tries the next agent; if every candidate was taken meanwhile, it starts over after
+# a short pause, a few times, before the conversation waits in its team's queue.
+
+# How long a worker keeps trying while every candidate is held by uncommitted transactions
+# (they commit within milliseconds), before the conversation waits in its queue.
+_CLAIM_PATIENCE_S = 2.0
+_CLAIM_PAUSE_S = 0.002
+
+
+def _claim_statement(dialect: str) -> Any:
+    load = (
+        select(func.count())
+        .where(Conversation.assignee_id == bindparam("agent_id"), Conversation.status.in_(OPEN_STATUSES))
+        .scalar_subquery()
+    )
+    query = (
+        update(Agent)
+        .where(
+            Agent.id == bindparam("agent_id"),
+            Agent.last_assigned_at.is_not_distinct_from(bindparam("seen", type_=Agent.last_assigned_at.type)),
+            Agent.active.is_(True),
+            Agent.availability == "online",
+            load < Agent.capacity,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if dialect != "postgresql":  # one writer at a time: the transaction's clock is the order
+        return query.values(last_assigned_at=bindparam("now", type_=Agent.last_assigned_at.type))
+    free = select(Agent.id).where(Agent.id == bindparam("agent_id")).with_for_update(skip_locked=True)
+    # The time the row is actually claimed, not when this worker computed it: a worker that
+    # was descheduled in between would otherwise stamp an older time and skew the rotation.
+    return (
+        query.where(Agent.id.in_(free.scalar_subquery()))
+        .values(last_assigned_at=func.clock_timestamp())
+        .returning(Agent.last_assigned_at)
+    )
+
+
+_CLAIM = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
+
+
+def claim_agent(session: Session, agent_id: int, seen: datetime | None, now: datetime) -> datetime | None:
+    """Take ``agent_id`` for one new assignment if nobody else did since ``seen``; returns
+    the agent's new ``last_assigned_at``, or None when the claim failed."""
+    if session.get_bind().dialect.name == "postgresql":
+        stamped = session.execute(_CLAIM["postgresql"], {"agent_id": agent_id, "seen": seen}).scalar()
+        claimed = stamped is not None
+        now = stamped or now
+    else:
+        result = session.execute(_CLAIM["sqlite"], {"agent_id": agent_id, "seen": seen, "now": now})
+        claimed = result.rowcount == 1
+    if claimed:
+        agent = session.identity_map.get(identity_key(Agent, agent_id))
+        if agent is not None:
+            set_committed_value(agent, "last_assigned_at", now)
+    return now if claimed else None
+
+
+def _pick_and_claim(
+    session: Session,
+    conversation: Conversation,
+    team_id: int | None,
+    first: tuple[int | None, datetime | None] | None = None,
+) -> int | None:
+    """The next eligible agent, claimed (see above); None leaves the conversation queued.
+
+    A failed claim reads again: an agent assigned meanwhile by a committed transaction comes
+    back with a new ``last_assigned_at`` (and the rotation moves on); one that comes back
+    unchanged is held by a transaction still running and is passed over for now.
+    """
+    deadline = time.monotonic() + _CLAIM_PATIENCE_S
+    pause = _CLAIM_PAUSE_S
+    candidate = first if first is not None else _next_agent(session, conversation, team_id, [])
+    while True:
+        exclude: list[int] = []
+        failed: set[tuple[int, datetime | None]] = set()
+        agent_id, seen = candidate
+        while agent_id is not None:
+            if claim_agent(session, agent_id, seen, utcnow()) is not None:
+                return agent_id
+            if (agent_id, seen) in failed:
+                exclude.append(agent_id)
+            failed.add((agent_id, seen))
+            agent_id, seen = _next_agent(session, conversation, team_id, exclude)
+        if not exclude or time.monotonic() > deadline:
+            return None  # nobody eligible (or still held after a long wait): the queue
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+        candidate = _next_agent(session, conversation, team_id, [])
 
 
 def assign_within_team(
@@ -541,12 +768,8 @@ def assign_within_team(
     """Put the conversation in ``team_id`` and give it to the team's next eligible agent
     (round-robin, capacity, availability), or leave it in the team's queue."""
     get_team(session, team_id)
-    ids = eligible_agent_ids(session, conversation, team_id)
-    agent_id = ids[0] if ids else None
-    if agent_id is None:
-        assign(session, conversation, agent_id=None, team_id=team_id, actor=actor, reason=reason)
-    else:
-        assign(session, conversation, agent_id=agent_id, team_id=team_id, actor=actor, reason=reason)
+    agent_id = _pick_and_claim(session, conversation, team_id)
+    _set_assignment(session, conversation, agent_id=agent_id, team_id=team_id, actor=actor, reason=reason)
     return agent_id
 
 
@@ -562,7 +785,12 @@ def route(session: Session, conversation: Conversation, *, actor: Principal | No
         ):
             return Decision(conversation.team_id, current.id, "kept")
     decision = decide(session, conversation)
-    assign(
+    if decision.agent_id is not None:
+        agent_id = _pick_and_claim(
+            session, conversation, decision.team_id, (decision.agent_id, decision.seen)
+        )
+        decision = Decision(decision.team_id, agent_id, decision.reason)
+    _set_assignment(
         session,
         conversation,
         agent_id=decision.agent_id,
