@@ -6,22 +6,19 @@ import logging
 
 from socialdesk.db.engine import session_scope
 from socialdesk.ingest.service import record_dead_letter
-from socialdesk.live import publish
-from socialdesk.pipeline import process_message
+from socialdesk.queue.redis_streams import process_one
 
 log = logging.getLogger(__name__)
 
 
 def process_batch(message_ids: list[int]) -> int:
-    """Process messages one transaction each, so one bad message cannot undo the others."""
+    """Process messages one transaction each, so one bad message cannot undo the others (the same
+    locked, loaded, skip-if-done unit of work as a Redis worker). Returns how many were processed."""
     done = 0
     for message_id in message_ids:
         try:
-            with session_scope() as session:
-                summary = process_message(session, message_id)
-            if summary is not None:
+            if process_one(message_id) is not None:
                 done += 1
-                publish("message.created", **summary)
         except Exception as exc:
             log.exception("message %s failed in the pipeline", message_id)
             with session_scope() as session:

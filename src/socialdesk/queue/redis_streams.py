@@ -38,6 +38,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import joinedload
 from starlette.exceptions import HTTPException
 
 from socialdesk.ops import metrics
@@ -451,15 +452,44 @@ class StreamWorker:
         return len(claimed)
 
     def handle(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Each message in its own transaction; the committed ones are acknowledged together
+        (one Redis round trip per batch, not per message) after the last."""
+        done: list[tuple[str, str]] = []  # (entry id, message id), committed, not yet acknowledged
+        # A slow batch acknowledges as it goes, well before its entries look abandoned to others.
+        ack_every = self.settings.claim_idle_ms / 4000
+        last_ack = time.monotonic()
         for index, (entry_id, fields) in enumerate(entries):
             if self._stop.is_set():
+                self.acknowledge(done)
                 self.give_back(entries[index:])
                 return
-            self.process_entry(entry_id, fields, entries[index + 1 :])
+            if self.process_entry(entry_id, fields, entries[index + 1 :], done):
+                done.append((entry_id, fields["m"]))
+            if time.monotonic() - last_ack > ack_every:
+                self.acknowledge(done)
+                last_ack = time.monotonic()
+        self.acknowledge(done)
+
+    def acknowledge(self, done: list[tuple[str, str]]) -> None:
+        """XACK entries whose transaction committed (never before), and clear them from in-flight."""
+        if not done:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.queue.stream, self.queue.group, *[entry_id for entry_id, _ in done])
+        pipe.srem(self.queue.inflight, *[message_id for _, message_id in done])
+        pipe.execute()
+        self.processed += len(done)
+        metrics.PROCESSED.inc(len(done))
+        done.clear()
 
     def process_entry(
-        self, entry_id: str, fields: dict[str, str], rest: list[tuple[str, dict[str, str]]]
-    ) -> None:
+        self,
+        entry_id: str,
+        fields: dict[str, str],
+        rest: list[tuple[str, dict[str, str]]],
+        done: list[tuple[str, str]],
+    ) -> bool:
+        """Process one entry; True when its work is committed (or was already) and it may be acked."""
         message_id = int(fields["m"])
         backoff = 0.0
         while True:
@@ -473,23 +503,20 @@ class StreamWorker:
                     log.warning(
                         "message %s: database unavailable (%s); retry in %.1fs", message_id, exc, backoff
                     )
+                    if done:  # committed before the outage: acknowledge them now, not after it
+                        self.acknowledge(done)
                     self._keep_claim([entry_id, *(e for e, _ in rest)])
                     self._stop.wait(backoff)
                     continue
                 if is_transient(exc):  # stopping during an outage: leave it pending for another worker
-                    return
+                    return False
                 self.failed(entry_id, fields, exc)
-                return
+                return False
             break
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xack(self.queue.stream, self.queue.group, entry_id)
-        pipe.srem(self.queue.inflight, fields["m"])
-        pipe.execute()
-        self.processed += 1
-        metrics.PROCESSED.inc()
         metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
         if received_at is not None:
             metrics.END_TO_END_SECONDS.observe(max(0.0, time.time() - received_at))
+        return True
 
     def _keep_claim(self, entry_ids: list[str]) -> None:
         """Reset the idle time of entries still in hand, so nobody reclaims them meanwhile."""
@@ -573,8 +600,16 @@ def process_one(message_id: int) -> float | None:
     from socialdesk.live import LiveEvent, get_broker
     from socialdesk.pipeline import process_message
 
+    # The locking read also loads the conversation and the customer every step reads (two round
+    # trips fewer per message); only the message row is locked, as before.
+    query = (
+        select(Message)
+        .where(Message.id == message_id)
+        .options(joinedload(Message.conversation), joinedload(Message.customer))
+        .with_for_update(of=Message)
+    )
     with session_scope() as session:
-        message = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+        message = session.scalar(query)
         if message is None or message.processed_at is not None:
             metrics.SKIPPED.inc()
             return None
