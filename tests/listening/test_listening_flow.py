@@ -177,11 +177,14 @@ def test_a_crisis_needs_a_crisis_team(session):
 def test_issue_type_and_negative_share_spikes_use_triage_fields(session):
     acct = factories.account(session)
     brand_id = acct.brand_id
-    for day in range(1, 8):  # usual: 1 refund message a minute, 4 messages a minute, 1 in 4 negative
-        start = NOW - timedelta(days=day, minutes=40)
-        seed_counts(session, f"brand:{brand_id}:issue:refund_billing", start, 80, 1)
-        seed_counts(session, f"brand:{brand_id}:all", start, 80, 4)
-        seed_counts(session, f"brand:{brand_id}:negative", start, 80, 1)
+    # Usual: 1 refund message a minute, 4 messages a minute, 1 in 4 negative; the past week around
+    # this hour and today's hours so far (today's level against the same hours of past days).
+    for day in range(0, 8):
+        start = NOW - timedelta(days=day, minutes=280)
+        minutes = 280 if day == 0 else 320
+        seed_counts(session, f"brand:{brand_id}:issue:refund_billing", start, minutes, 1)
+        seed_counts(session, f"brand:{brand_id}:all", start, minutes, 4)
+        seed_counts(session, f"brand:{brand_id}:negative", start, minutes, 1)
     for i in range(50):  # ten minutes of angry refund demands
         message(
             session,
@@ -227,3 +230,28 @@ def test_a_few_old_messages_are_not_enough_history_for_volume_spikes(session):
     for i in range(40):
         message(session, acct, f"outage {i}", NOW + timedelta(seconds=10 * i))
     assert session.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_database_counts_answer_many_ranges_in_one_query_like_single_totals(session):
+    import random
+
+    from sqlalchemy import event
+
+    rng = random.Random(2)
+    for m in rng.sample(range(3000), 400):
+        seed_counts(session, "rule:9", NOW - timedelta(minutes=m), 1, rng.randrange(1, 5))
+    counts = service.DbCounts(session)
+    ranges = []
+    for _ in range(60):
+        a, b = sorted(rng.sample(range(3100), 2))
+        ranges.append((NOW - timedelta(minutes=b), NOW - timedelta(minutes=a)))
+    single = [counts.total("rule:9", a, b) for a, b in ranges]
+    statements: list[str] = []
+    engine = session.get_bind()
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert counts.totals("rule:9", ranges) == single
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(statements) == 1 and sum(single) > 0

@@ -3,7 +3,17 @@
 from datetime import UTC, datetime, timedelta
 
 from socialdesk.listening.emerging import MemoryPhrases, assess_phrase, key_phrases
-from socialdesk.listening.spikes import MemoryCounts, SpikeConfig, assess, assess_share, poisson_sf
+from socialdesk.listening.spikes import (
+    MemoryCounts,
+    SpikeConfig,
+    assess,
+    assess_share,
+    baseline,
+    binom_sf,
+    min_count_for,
+    nbinom_sf,
+    poisson_sf,
+)
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
@@ -26,10 +36,10 @@ def daytime(hour: int) -> int:
 
 
 def test_a_tripled_window_alarms_and_the_normal_day_does_not():
-    store = history(7, daytime)
+    store = history(8, daytime)  # a week of history and today's traffic so far
     now = T0 + timedelta(days=7, hours=14)
     for minute in range(10):
-        store.add("rule:1", now - timedelta(minutes=10 - minute), 6)  # 60 in 10 minutes, 3x the usual
+        store.add("rule:1", now - timedelta(minutes=10 - minute), 4)  # 60 in 10 minutes, 3x the usual
     finding = assess(store, "rule:1", now)
     assert finding is not None
     assert finding.method == "seasonal"
@@ -39,23 +49,24 @@ def test_a_tripled_window_alarms_and_the_normal_day_does_not():
 
 
 def test_the_baseline_follows_time_of_day():
-    store = history(7, daytime)
-    # 20 messages at 3 a.m. is a spike (night is silent); the same 20 at 2 p.m. is a normal day.
+    store = history(8, daytime)
+    # 12 messages at 3 a.m. is a spike (night is silent); 12 more at 2 p.m. is within a normal day.
     night, day = T0 + timedelta(days=7, hours=3), T0 + timedelta(days=7, hours=14)
     for at in (night, day):
-        store.add("rule:1", at - timedelta(minutes=5), 20)
+        store.add("rule:1", at - timedelta(minutes=5), 12)
     assert assess(store, "rule:1", night) is not None
     assert assess(store, "rule:1", day) is None
 
 
 def test_past_spikes_do_not_raise_the_baseline():
-    store = history(7, daytime)
+    store = history(8, daytime)
     for day in (1, 3, 5):  # a big spike at 14:00 on three of seven days
         store.add("rule:1", T0 + timedelta(days=day, hours=14), 400)
     now = T0 + timedelta(days=7, hours=14, minutes=5)
     store.add("rule:1", now - timedelta(minutes=3), 60)
     finding = assess(store, "rule:1", now)
-    assert finding is not None and finding.expected == 20
+    minutes = (finding.window_end - finding.window_start).total_seconds() / 60 if finding else 0
+    assert finding is not None and finding.expected == 2 * minutes  # 2 a minute, as on normal days
 
 
 def test_quiet_topics_need_the_minimum_count():
@@ -113,3 +124,89 @@ def test_an_emerging_issue_gets_a_readable_label_from_its_chained_phrases():
     assert issue.label == "leaky mascara tube"
     assert issue.observed == 10 and issue.authors == 10
     assert assess_phrase(store, "order late", now) is None  # steady background, not emerging
+
+
+def test_todays_level_rescales_the_baseline():
+    """A quieter day (a weekend, a holiday) at half the usual volume: 3x today's rate is a spike
+    although it is only 1.5x an ordinary day's; today's normal traffic is not."""
+    store = history(7, daytime)  # a week at 2 a minute by day
+    day7 = T0 + timedelta(days=7)
+    for minute in range(8 * 60, 14 * 60):
+        store.add("rule:1", day7 + timedelta(minutes=minute))  # today: 1 a minute
+    now = day7 + timedelta(hours=14)
+    assert assess(store, "rule:1", now) is None
+    base = baseline(store, "rule:1", now)
+    assert 0.45 < base.level < 0.65 and abs(base.rate - 1.0) < 0.2
+    for minute in range(10):
+        store.add("rule:1", now + timedelta(minutes=minute), 3)
+    finding = assess(store, "rule:1", now + timedelta(minutes=10))
+    assert finding is not None and finding.observed / finding.expected >= 2.5
+
+
+def test_an_overdispersed_history_needs_more_to_alarm():
+    """A bursty series (each 5 minutes at random silent or 4 a minute) gets a wide baseline; the
+    same jump on a smooth series with the same mean (2 a minute) alarms."""
+    import random
+
+    rng = random.Random(1)
+    bursty, smooth = MemoryCounts(), MemoryCounts()
+    on = False
+    for minute in range(8 * 24 * 60):
+        at = T0 + timedelta(minutes=minute)
+        if minute % 5 == 0:
+            on = rng.random() < 0.5
+        if on:
+            bursty.add("rule:1", at, 4)
+        smooth.add("rule:1", at, 2)
+    now = T0 + timedelta(days=7, hours=12)
+    for store in (bursty, smooth):
+        for minute in range(10):
+            store.add("rule:1", now - timedelta(minutes=10 - minute), 5)
+    assert baseline(bursty, "rule:1", now).dispersion > 0.3
+    assert baseline(smooth, "rule:1", now).dispersion < 0.05
+    assert assess(smooth, "rule:1", now) is not None
+    assert assess(bursty, "rule:1", now) is None
+
+
+def test_a_short_burst_is_found_in_the_five_minute_window():
+    store = history(8, lambda h: 4)  # 40 per 10 minutes, day and night
+    now = T0 + timedelta(days=7, hours=12)
+    for minute in range(3):
+        store.add("rule:1", now - timedelta(minutes=3 - minute), 15)
+    finding = assess(store, "rule:1", now)
+    assert finding is not None and finding.window_end - finding.window_start == timedelta(minutes=5)
+    assert finding.expected == 20 and finding.observed == 65
+
+
+def test_every_window_needs_the_minimum_count_and_longer_ones_more():
+    cfg = SpikeConfig()
+    assert [min_count_for(w, cfg) for w in cfg.windows] == [10, 10, 15]
+
+
+def test_tails_agree_with_scipy_and_negative_binomial_reduces_to_poisson():
+    from scipy import stats
+
+    for k, mean, rel_var in [(30, 10.0, 0.1), (5, 2.0, 0.5), (120, 60.0, 0.02)]:
+        size = 1 / rel_var
+        expected = stats.nbinom(size, size / (size + mean)).sf(k - 1)
+        assert abs(nbinom_sf(k, mean, rel_var) - expected) < 1e-12 + 1e-9 * expected
+    assert nbinom_sf(40, 10.0, 0.0) == poisson_sf(40, 10.0)
+    assert nbinom_sf(40, 10.0, 1e-7) < nbinom_sf(40, 10.0, 0.1)  # extra variance: fatter tail
+    assert abs(binom_sf(7, 20, 0.2) - stats.binom(20, 0.2).sf(6)) < 1e-12
+
+
+def test_memory_counts_agree_with_a_plain_sum_in_any_insertion_order():
+    import random
+
+    rng = random.Random(5)
+    store, plain = MemoryCounts(), {}
+    for _ in range(2000):
+        m = rng.randrange(-500, 500)
+        n = rng.randrange(1, 4)
+        store.add("s", T0 + timedelta(minutes=m), n)
+        plain[m] = plain.get(m, 0) + n
+        if rng.random() < 0.1:
+            a, b = sorted(rng.sample(range(-600, 600), 2))
+            want = sum(v for k, v in plain.items() if a <= k < b)
+            assert store.total("s", T0 + timedelta(minutes=a), T0 + timedelta(minutes=b)) == want
+    assert store.history_start("s") == T0 + timedelta(minutes=min(plain))

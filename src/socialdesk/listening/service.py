@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from socialdesk.brands.models import Brand, SocialAccount
@@ -257,6 +257,10 @@ def _message_summary(message: Message) -> dict[str, Any]:
 # --- storage behind the detectors --------------------------------------------------------------
 
 
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 class DbCounts:
     """SeriesCount rows as a spikes.CountStore."""
 
@@ -280,6 +284,28 @@ class DbCounts:
                 )
             )
             or 0
+        )
+
+    def totals(self, series: str, ranges: list[tuple[datetime, datetime]]) -> list[int]:
+        """All ranges in one query: the rows of the merged ranges, summed per range here."""
+        merged: list[list[datetime]] = []
+        for a, b in sorted(ranges):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        if not merged:
+            return []
+        rows = self.session.execute(
+            select(SeriesCount.bucket, SeriesCount.count)
+            .where(
+                SeriesCount.series == series,
+                or_(*(and_(SeriesCount.bucket >= a, SeriesCount.bucket < b) for a, b in merged)),
+            )
+            .order_by(SeriesCount.bucket)
+        ).all()
+        return spikes.range_totals(
+            [(_aware(t), c) for t, c in rows], [(_aware(a), _aware(b)) for a, b in ranges]
         )
 
     def history_start(self, series: str) -> datetime | None:
