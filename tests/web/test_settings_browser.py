@@ -202,6 +202,7 @@ def test_admin_creates_an_automation_rule_and_runs_its_dry_run(admin: Any, desk:
     admin.click("#try-rule")
     admin.locator("#dry-run-summary", has_text="1 of 3 past message_created events").wait_for()
     assert admin.locator("#g1_value_1").input_value() == "money back"
+    shot(admin, "settings-automation-rule.png")
     with session_scope() as session:
         assert session.scalar(select(AutomationRule)) is None
     admin.click("#rule-form button.primary")
