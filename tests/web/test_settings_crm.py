@@ -111,3 +111,27 @@ def test_refused_ui_pages_are_html_and_the_api_stays_json(browser_for):
     assert "admin" in refused.json()["detail"]
     # Other errors on UI routes are unchanged (a 400 stays JSON for htmx callers).
     assert agent.get("/ui/list?sort=loudest").json()["detail"]
+
+
+def test_admin_tests_the_connection(browser_for, session, brand_id):
+    from socialdesk.customers.fake_crm import running_fake_crm
+
+    admin = browser_for("admin")
+    assert admin.post(f"/settings/crm/brands/{brand_id}/test").status_code == 502  # nothing configured
+    with running_fake_crm() as fake:
+        admin.post(
+            f"/settings/crm/brands/{brand_id}/save",
+            data={
+                "endpoint_url": fake.endpoint,
+                "secret_header": fake.header,
+                "secret": fake.secret,
+                "enabled": "1",
+            },
+        )
+        ok = admin.post(f"/settings/crm/brands/{brand_id}/test")
+        assert ok.status_code == 200 and "The CRM answered as the contract says." in ok.text
+        assert fake.requests[-1]["body"]["identities"] == []
+        fake.fail_next(1, 500)
+        failed = admin.post(f"/settings/crm/brands/{brand_id}/test")
+        assert failed.status_code == 502 and "HTTP 500" in failed.text
+    assert browser_for("agent").post(f"/settings/crm/brands/{brand_id}/test").status_code == 403

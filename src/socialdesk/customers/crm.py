@@ -251,6 +251,21 @@ def lookup_orders(session: Session, brand_id: int | None, customer: Customer | N
     return result
 
 
+def check_connection(session: Session, brand_id: int) -> OrdersResult:
+    """Ask the brand's CRM about nobody (no identities, never cached): does it answer the contract?"""
+    row = config_for(session, brand_id)
+    if row is None:
+        return OrdersResult("not_configured", message="No CRM is configured for this brand.")
+    brand = session.get(Brand, row.brand_id)
+    assert brand is not None
+    probe = {
+        "brand": brand.slug,
+        "customer": {"id": 0, "name": "", "email": "", "phone": ""},
+        "identities": [],
+    }
+    return _call(row, probe)
+
+
 def _call(row: CrmConfig, body: dict[str, Any]) -> OrdersResult:
     headers = {
         "Accept": "application/json",

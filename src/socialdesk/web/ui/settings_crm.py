@@ -90,3 +90,12 @@ def remove(request: Request, brand_id: int, session: DbSession) -> Response:
         session.rollback()
         return _page(request, session, error=str(exc), status=404)
     return done_redirect("/settings/crm", "CRM lookup removed.")
+
+
+@router.post("/settings/crm/brands/{brand_id}/test", response_class=HTMLResponse)
+def test_connection(request: Request, brand_id: int, session: DbSession) -> Response:
+    page_for(request, "admin")
+    result = crm.check_connection(session, brand_id)
+    if result.state == "ok":
+        return _page(request, session, ok="The CRM answered as the contract says.")
+    return _page(request, session, error=f"CRM test failed: {result.message}", status=502)
