@@ -143,13 +143,20 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Web processes (needs PostgreSQL beyond 1).")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (off when a proxy logs them).")] = True,
 ) -> None:
     """Serve the web desk and the API."""
     import uvicorn
 
     _upgrade()
     uvicorn.run(
-        "socialdesk.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info"
+        "socialdesk.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
     )
 
 

@@ -56,6 +56,49 @@ class IdPool:
         self.chunk = chunk
         self._free: dict[str, list[int]] = {}
 
+    def reserve_ahead(self, counts: dict[str, int]) -> None:
+        """Reserve ids for several tables in ONE statement (a small batch would otherwise
+        spend more time reserving, one or two statements per table, than writing).
+
+        On SQLite this takes the write lock first, as ``reserve`` does.
+        """
+        counts = {t: n for t, n in counts.items() if n > 0}
+        if not counts:
+            return
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            values = ", ".join(f"(:t{i}, :n{i})" for i in range(len(counts)))
+            params: dict[str, object] = {}
+            for i, (table, n) in enumerate(counts.items()):
+                params[f"t{i}"], params[f"n{i}"] = table, n
+            rows = self.session.execute(
+                text(
+                    "SELECT r.t, nextval(pg_get_serial_sequence(r.t, 'id')::regclass) "  # noqa: S608
+                    f"FROM (VALUES {values}) AS r(t, n), generate_series(1, r.n)"
+                ),
+                params,
+            )
+            got: dict[str, list[int]] = {t: [] for t in counts}
+            for table, value in rows:
+                got[table].append(value)
+        elif dialect == "sqlite":
+            counters: dict[str, int] = self.session.info.setdefault("reserved_ids", {})
+            first = next(iter(counts))
+            self.session.execute(text(f'UPDATE "{first}" SET id = id WHERE 0'))  # noqa: S608
+            unknown = [t for t in counts if t not in counters]
+            if unknown:
+                maxima = ", ".join(f'(SELECT COALESCE(MAX(id), 0) FROM "{t}")' for t in unknown)
+                found = self.session.execute(text(f"SELECT {maxima}")).one()  # noqa: S608
+                counters.update(zip(unknown, found, strict=True))
+            got = {}
+            for table, n in counts.items():
+                got[table] = list(range(counters[table] + 1, counters[table] + n + 1))
+                counters[table] += n
+        else:
+            raise NotImplementedError(f"no id reservation for {dialect}")
+        for table, ids in got.items():
+            self._free[table] = list(reversed(ids)) + self._free.get(table, [])
+
     def next(self, table: str) -> int:
         free = self._free.get(table)
         if not free:

@@ -20,7 +20,7 @@ from socialdesk.analytics.surveys import is_survey_answer
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
-from socialdesk.conversations.threading import place_message, record_message
+from socialdesk.conversations.threading import FINISHED, place_message, record_message
 from socialdesk.customers.models import Customer, Identity
 from socialdesk.db.base import utcnow
 from socialdesk.db.ids import IdPool
@@ -64,14 +64,23 @@ _ROW_FIELDS = [f.name for f in fields(ConversationRow) if f.name not in {"new", 
 
 
 class BulkIngestor:
-    def __init__(self, session: Session) -> None:
+    """Plans and writes batches of items; ``source`` names them in dead letters.
+
+    ``id_chunk`` is how many ids to reserve at a time: small for the webhook writer's batches
+    (on PostgreSQL each reserved id is a ``nextval``), large for a file import.
+    """
+
+    def __init__(self, session: Session, *, source: str = "file", id_chunk: int = 1000) -> None:
         self.session = session
+        self.source = source
         settings = get_settings()
         self.max_text_bytes = settings.max_text_bytes
         self.reopen_window = timedelta(hours=settings.reopen_window_hours)
-        self.ids = IdPool(session)
+        self.ids = IdPool(session, chunk=id_chunk)
         self._messages: dict[tuple[int, str], MessageRef | None] = {}
         self._identities: dict[tuple[str, str], tuple[int, int] | None] = {}
+        # Known identities' (handle, followers), to refresh them as the one-by-one Ingestor does.
+        self._identity_profiles: dict[int, tuple[str, int]] = {}
         self._threads: dict[tuple[int, str], ConversationRow | None] = {}
         self._conversations: dict[int, ConversationRow] = {}
         self._reset_batch()
@@ -83,6 +92,8 @@ class BulkIngestor:
         self._conversation_extras: dict[int, dict[str, Any]] = {}
         self._new_messages: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
+        self._identity_updates: dict[int, dict[str, Any]] = {}
+        self._customer_followers: dict[int, int] = {}
 
     # --- loading what a batch refers to, one query per kind --------------------------
 
@@ -114,11 +125,13 @@ class BulkIngestor:
         known: dict[str, tuple[int, int]] = {}
         for chunk in _chunks(sorted(authors)):
             for row in self.session.execute(
-                select(Identity.id, Identity.customer_id, Identity.external_user_id).where(
-                    Identity.platform == account.platform, Identity.external_user_id.in_(chunk)
-                )
-            ):
+                select(
+                    Identity.id, Identity.customer_id, Identity.external_user_id, Identity.handle,
+                    Identity.followers,
+                ).where(Identity.platform == account.platform, Identity.external_user_id.in_(chunk))
+            ):  # fmt: skip
                 known[row.external_user_id] = (row.id, row.customer_id)
+                self._identity_profiles[row.id] = (row.handle, row.followers)
         for author in authors:
             self._identities[(account.platform, author)] = known.get(author)
 
@@ -136,6 +149,32 @@ class BulkIngestor:
                     latest[conversation.thread_key] = conversation
         for key in keys:
             self._threads[(account.id, key)] = latest.get(key)
+
+    def reserve_ids(self, batches: list[tuple[SocialAccount, list[InboundMessage]]]) -> None:
+        """After ``prime``: reserve, in one statement, about the ids these items will take.
+
+        New customers and conversations are counted from what ``prime`` found, so on
+        PostgreSQL few sequence values go unused; an underestimate only costs a later reserve.
+        """
+        messages = authors = threads = 0
+        seen_authors: set[tuple[str, str]] = set()
+        seen_threads: set[tuple[int, str]] = set()
+        for account, items in batches:
+            messages += len(items)
+            for item in items:
+                author = (account.platform, item.author_id)
+                if item.direction == "inbound" and author not in seen_authors:
+                    seen_authors.add(author)
+                    authors += self._identities.get(author) is None
+                thread = (account.id, item.thread_key)
+                if thread not in seen_threads:
+                    seen_threads.add(thread)
+                    latest = self._threads.get(thread)
+                    threads += latest is None or latest.status in FINISHED
+        self.ids.reserve_ahead(
+            {"message": messages, "customer": authors, "identity": authors, "conversation": threads,
+             "conversation_event": messages + threads}
+        )  # fmt: skip
 
     def _load_conversations(self, ids: set[int]) -> None:
         missing = sorted(i for i in ids if i not in self._conversations)
@@ -157,7 +196,7 @@ class BulkIngestor:
     def store(self, account: SocialAccount, item: InboundMessage, report: IngestReport) -> None:
         if len(item.text.encode("utf-8", errors="replace")) > self.max_text_bytes:
             record_dead_letter(
-                self.session, source="file", platform=account.platform, account_slug=account.slug,
+                self.session, source=self.source, platform=account.platform, account_slug=account.slug,
                 reason=f"text of message {item.external_id} is larger than {self.max_text_bytes} bytes",
                 payload=str(item.raw)[:10_000],
             )  # fmt: skip
@@ -228,6 +267,7 @@ class BulkIngestor:
         key = (account.platform, item.author_id)
         known = self._identities.get(key)
         if known is not None:
+            self._refresh_identity(known, item)
             return known[1]
         customer_id, identity_id = self.ids.next("customer"), self.ids.next("identity")
         now = utcnow()
@@ -241,8 +281,25 @@ class BulkIngestor:
              "display_name": item.author_name, "followers": item.author_followers, "created_at": now}
         )  # fmt: skip
         self._identities[key] = (identity_id, customer_id)
+        self._identity_profiles[identity_id] = (item.author_handle, item.author_followers)
         report.customers += 1
         return customer_id
+
+    def _refresh_identity(self, known: tuple[int, int], item: InboundMessage) -> None:
+        """A newer handle or follower count from the platform replaces the stored one."""
+        identity_id, customer_id = known
+        handle, followers = self._identity_profiles.get(identity_id, (item.author_handle, 0))
+        changes: dict[str, Any] = {}
+        if item.author_handle and item.author_handle != handle:
+            changes["handle"] = handle = item.author_handle
+        if item.author_followers and item.author_followers != followers:
+            changes["followers"] = followers = item.author_followers
+            self._customer_followers[customer_id] = max(
+                self._customer_followers.get(customer_id, 0), item.author_followers
+            )
+        if changes:
+            self._identity_profiles[identity_id] = (handle, followers)
+            self._identity_updates.setdefault(identity_id, {}).update(changes)
 
     def _new_conversation(
         self, account: SocialAccount, item: InboundMessage, thread_key: str, generation: int,
@@ -304,9 +361,23 @@ class BulkIngestor:
             )
         if self._events:
             execute(insert(ConversationEvent.__table__), self._events)
+        self._write_profiles()
         for conversation in self._conversations.values():
             conversation.dirty = conversation.new = False
         self._reset_batch()
+
+    def _write_profiles(self) -> None:
+        """Refreshed identities, and their customers' follower counts (never lowered)."""
+        identities = Identity.__table__
+        for identity_id, changes in self._identity_updates.items():
+            self.session.execute(update(identities).where(identities.c.id == identity_id).values(**changes))
+        customers = Customer.__table__
+        for customer_id, followers in self._customer_followers.items():
+            self.session.execute(
+                update(customers)
+                .where(customers.c.id == customer_id, customers.c.followers < followers)
+                .values(followers=followers)
+            )
 
 
 def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:

@@ -328,14 +328,21 @@ class Ingestor:
 
 def apply_status(session: Session, account: SocialAccount, status: StatusUpdate) -> bool:
     """Move an outbound message's delivery state forward; never backwards (read > delivered)."""
-    message = session.scalar(
-        select(Message).where(Message.account_id == account.id, Message.external_id == status.external_id)
-    )
+    message = session.execute(
+        select(Message.id, Message.delivery_status).where(
+            Message.account_id == account.id, Message.external_id == status.external_id
+        )
+    ).first()
     if message is None:
         return False
     current = DELIVERY_ORDER.get(message.delivery_status, -1)
     if DELIVERY_ORDER.get(status.status, -1) > current:
-        session.execute(update(Message).where(Message.id == message.id).values(delivery_status=status.status))
+        session.execute(
+            update(Message)
+            .where(Message.id == message.id)
+            .values(delivery_status=status.status)
+            .execution_options(synchronize_session=False)
+        )
     return True
 
 
