@@ -119,7 +119,9 @@ def test_messages_that_are_no_answer_still_reopen_or_start_a_conversation(sessio
     # Not a rating ("2 items" is a count): a new request, so the conversation reopens.
     deliver(
         account,
-        factories.inbound(thread_key="dm-u3", author_id="u3", text="2 items are missing", sent_at=at("11:00")),
+        factories.inbound(
+            thread_key="dm-u3", author_id="u3", text="2 items are missing", sent_at=at("11:00")
+        ),
     )
     session.refresh(conv)
     assert conv.status == "open" and "reopened" in _kinds(session, conv)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -727,11 +728,40 @@ class ReportParts:
     shifts: list[tuple] = field(default_factory=list)  # dims, first sentiment, last sentiment
     new_conversations: list[tuple] = field(default_factory=list)  # dims
     messages: list[tuple] = field(default_factory=list)  # dims, inbound count, outbound count
-    backlog: list[tuple] = field(default_factory=list)  # dims, first message, waiting since, status
+    backlog: list[tuple] = field(default_factory=list)  # first message, waiting since, status (no dims)
+
+
+# SQLite joins by rowid into the wide conversation and customer rows unless told to use the
+# narrow covering indexes (SQLAlchemy renders no table hints for SQLite, so they are added to
+# the compiled text). PostgreSQL's planner needs no help.
+_SQLITE_HINTS = {
+    "JOIN conversation ON": "JOIN conversation INDEXED BY ix_analytics_conversation_dims ON",
+    "JOIN customer ON": "JOIN customer INDEXED BY ix_analytics_customer_country ON",
+}
+
+
+def _fetch(session: Session, stmt: Select, hints: dict[str, str] | None = None) -> list[tuple]:
+    """All rows of ``stmt`` as plain tuples; on SQLite read through the covering indexes."""
+    if _dialect(session) != "sqlite":
+        return [tuple(r) for r in session.execute(stmt)]
+    sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    for plain, hinted in {**_SQLITE_HINTS, **(hints or {})}.items():
+        sql = sql.replace(plain, hinted)
+    try:  # a failed statement leaves a SQLite transaction usable: no savepoint needed
+        return [tuple(r) for r in session.execute(text(sql))]
+    except OperationalError:  # an index is missing (an old schema): let the planner choose
+        return [tuple(r) for r in session.execute(stmt)]
+
+
+def _instant(value: Any) -> datetime | None:
+    """A datetime from a hinted SQLite read (stored as UTC text) or from PostgreSQL."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def gather_parts(session: Session, f: Filters, now: datetime | None = None) -> ReportParts:
-    """The report's rows from the rollups: one indexed range read per figure."""
+    """The report's rows from the rollups: one index-only range read per figure."""
     parts = ReportParts()
     conv_agent = Conversation.assignee_id
 
@@ -740,66 +770,58 @@ def gather_parts(session: Session, f: Filters, now: datetime | None = None) -> R
 
     # Response times: first and next in one read.
     value = ResponseInterval.business_seconds if f.business_hours else ResponseInterval.seconds
-    parts.responses = [
-        tuple(r)
-        for r in session.execute(
-            scoped(
-                select(*_dims(ResponseInterval.agent_id), ResponseInterval.kind, value)
-                .select_from(ResponseInterval)
-                .join(Conversation, Conversation.id == ResponseInterval.conversation_id)
-                # Both kinds named, so the (kind, stopped_at) index serves the date range.
-                .where(ResponseInterval.kind.in_(("first", "next"))),
-                ResponseInterval.stopped_at,
-                ResponseInterval.agent_id,
-            )
-        )
-    ]
+    parts.responses = _fetch(
+        session,
+        scoped(
+            select(*_dims(ResponseInterval.agent_id), ResponseInterval.kind, value)
+            .select_from(ResponseInterval)
+            .join(Conversation, Conversation.id == ResponseInterval.conversation_id)
+            # Both kinds named, so the (kind, stopped_at, ...) index serves the date range.
+            .where(ResponseInterval.kind.in_(("first", "next"))),
+            ResponseInterval.stopped_at,
+            ResponseInterval.agent_id,
+        ),
+    )
     value = ResolutionCycle.business_seconds if f.business_hours else ResolutionCycle.seconds
-    parts.resolutions = [
-        tuple(r)
-        for r in session.execute(
-            scoped(
-                select(
-                    *_dims(ResolutionCycle.agent_id),
-                    value,
-                    ResolutionCycle.cycle,
-                    ResolutionCycle.gross_seconds,
-                )
-                .select_from(ResolutionCycle)
-                .join(Conversation, Conversation.id == ResolutionCycle.conversation_id),
-                ResolutionCycle.resolved_at,
-                ResolutionCycle.agent_id,
+    parts.resolutions = _fetch(
+        session,
+        scoped(
+            select(
+                *_dims(ResolutionCycle.agent_id),
+                value,
+                ResolutionCycle.cycle,
+                ResolutionCycle.gross_seconds,
             )
-        )
-    ]
+            .select_from(ResolutionCycle)
+            .join(Conversation, Conversation.id == ResolutionCycle.conversation_id),
+            ResolutionCycle.resolved_at,
+            ResolutionCycle.agent_id,
+        ),
+    )
     # SLA: one indexed range read per target (when its outcome was decided).
     for target, (outcome, at) in SLA_TARGETS.items():
-        parts.sla[target] = [
-            tuple(r)
-            for r in session.execute(
-                scoped(
-                    select(*_dims(conv_agent), outcome)
-                    .select_from(ConversationFacts)
-                    .join(Conversation, Conversation.id == ConversationFacts.conversation_id)
-                    .where(outcome != ""),
-                    at,
-                    conv_agent,
-                )
-            )
-        ]
-    parts.ratings = [
-        tuple(r)
-        for r in session.execute(
+        parts.sla[target] = _fetch(
+            session,
             scoped(
-                select(*_dims(conv_agent), CsatSurvey.rating)
-                .select_from(CsatSurvey)
-                .join(Conversation, Conversation.id == CsatSurvey.conversation_id)
-                .where(CsatSurvey.rating.is_not(None)),
-                CsatSurvey.answered_at,
+                select(*_dims(conv_agent), outcome)
+                .select_from(ConversationFacts)
+                .join(Conversation, Conversation.id == ConversationFacts.conversation_id)
+                .where(outcome != ""),
+                at,
                 conv_agent,
-            )
+            ),
         )
-    ]
+    parts.ratings = _fetch(
+        session,
+        scoped(
+            select(*_dims(conv_agent), CsatSurvey.rating)
+            .select_from(CsatSurvey)
+            .join(Conversation, Conversation.id == CsatSurvey.conversation_id)
+            .where(CsatSurvey.rating.is_not(None)),
+            CsatSurvey.answered_at,
+            conv_agent,
+        ),
+    )
     parts.surveys_sent = int(
         session.scalar(
             scoped(
@@ -813,71 +835,67 @@ def gather_parts(session: Session, f: Filters, now: datetime | None = None) -> R
         )
         or 0
     )
-    parts.shifts = [
-        tuple(r)
-        for r in session.execute(
-            scoped(
-                select(
-                    *_dims(conv_agent),
-                    ConversationSentiment.first_sentiment,
-                    ConversationSentiment.last_sentiment,
-                )
-                .select_from(ConversationSentiment)
-                .join(Conversation, Conversation.id == ConversationSentiment.conversation_id)
-                .where(ConversationSentiment.last_at > ConversationSentiment.first_at),
-                ConversationSentiment.last_at,
-                conv_agent,
+    parts.shifts = _fetch(
+        session,
+        scoped(
+            select(
+                *_dims(conv_agent),
+                ConversationSentiment.first_sentiment,
+                ConversationSentiment.last_sentiment,
             )
+            .select_from(ConversationSentiment)
+            .join(Conversation, Conversation.id == ConversationSentiment.conversation_id)
+            .where(ConversationSentiment.last_at > ConversationSentiment.first_at),
+            ConversationSentiment.last_at,
+            conv_agent,
+        ),
+    )
+    parts.new_conversations = _fetch(
+        session,
+        scoped(
+            select(*_dims(conv_agent)).select_from(Conversation), Conversation.first_message_at, conv_agent
+        ),
+        {"FROM conversation ": "FROM conversation INDEXED BY ix_analytics_conversation_first "},
+    )
+    # Messages: counted per conversation along the covering send-time index first, then per
+    # combination of the grouping columns; summed up per dimension in assemble().
+    per_conversation = (
+        select(
+            Message.conversation_id.label("conversation_id"),
+            func.sum(case((Message.direction == "inbound", 1), else_=0)).label("n_in"),
+            func.sum(case((Message.direction == "outbound", 1), else_=0)).label("n_out"),
         )
-    ]
-    parts.new_conversations = [
-        tuple(r)
-        for r in session.execute(
-            scoped(
-                select(*_dims(conv_agent)).select_from(Conversation),
-                Conversation.first_message_at,
-                conv_agent,
-            )
-        )
-    ]
-    # Messages: counted in SQL per combination of the grouping columns, summed up later.
+        .where(Message.conversation_id.is_not(None))
+        .group_by(Message.conversation_id)
+    )
+    if f.since is not None:
+        per_conversation = per_conversation.where(Message.sent_at >= f.since)
+    if f.until is not None:
+        per_conversation = per_conversation.where(Message.sent_at < f.until)
+    counted = per_conversation.subquery("counted")
     msg_dims = _dims(conv_agent)
-    parts.messages = [
-        tuple(r)
-        for r in session.execute(
-            scoped(
-                select(
-                    *msg_dims,
-                    func.sum(case((Message.direction == "inbound", 1), else_=0)),
-                    func.sum(case((Message.direction == "outbound", 1), else_=0)),
-                )
-                .select_from(Message)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .group_by(*msg_dims),
-                Message.sent_at,
-                conv_agent,
-            )
-        )
-    ]
-    parts.backlog = [
-        tuple(r)
-        for r in session.execute(
-            _scoped(
-                select(
-                    *_dims(conv_agent),
-                    Conversation.first_message_at,
-                    Conversation.waiting_since,
-                    Conversation.status,
-                )
-                .select_from(Conversation)
-                .where(Conversation.status.in_(ACTIVE)),
-                replace(f, since=None, until=None),
-                None,
-                conv_agent,
-                True,
-            )
-        )
-    ]
+    parts.messages = _fetch(
+        session,
+        scoped(
+            select(*msg_dims, func.sum(counted.c.n_in), func.sum(counted.c.n_out))
+            .select_from(counted)
+            .join(Conversation, Conversation.id == counted.c.conversation_id)
+            .group_by(*msg_dims),
+            None,
+            conv_agent,
+        ),
+    )
+    # Backlog: the headline only (no breakdown), so no dimensions; the customer only to filter.
+    backlog = _scoped(
+        select(Conversation.first_message_at, Conversation.waiting_since, Conversation.status)
+        .select_from(Conversation)
+        .where(Conversation.status.in_(ACTIVE)),
+        replace(f, since=None, until=None),
+        None,
+        conv_agent,
+        False,
+    )
+    parts.backlog = [(_instant(a), _instant(b), c) for a, b, c in _fetch(session, backlog)]
     return parts
 
 
@@ -923,7 +941,7 @@ def assemble(
 
     csat_overall = _csat_summary(ratings[None]["all"])
     csat_overall["surveys_sent"] = int(surveys_sent or 0)
-    backlog_overall = _backlog_summary([(r[4], r[5], r[6]) for r in backlog_rows], now)
+    backlog_overall = _backlog_summary(backlog_rows, now)
     summary_out = {
         "filters": f.describe(),
         "volume": volume_of(None, "all"),

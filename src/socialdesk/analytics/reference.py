@@ -116,20 +116,35 @@ def gather_parts_from_events(session: Session, f: Filters, now: datetime | None 
                 for target, outcome in t.sla.items():
                     if outcome.result and _in_range(f, outcome.at):
                         parts.sla[target].append((*dims(conv, conv.assignee_id), outcome.result))
-    # Customer messages: counts, first message and sentiment (first vs last triaged).
-    triaged: dict[int, list[tuple[datetime, int, str]]] = defaultdict(list)
+    # Messages sent in the range, counted per conversation's dimensions.
     counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for cid, mid, direction, sent_at, sentiment in session.execute(
-        select(
-            Message.conversation_id, Message.id, Message.direction, Message.sent_at, Message.sentiment
-        ).where(Message.conversation_id.is_not(None))
-    ):
+    stmt = select(Message.conversation_id, Message.direction).where(Message.conversation_id.is_not(None))
+    if f.since is not None:
+        stmt = stmt.where(Message.sent_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(Message.sent_at < f.until)
+    for cid, direction in session.execute(stmt):
         conv = conversations[cid]
-        if _in_range(f, sent_at) and _passes(f, conv, countries.get(conv.customer_id, ""), conv.assignee_id):
+        if _passes(f, conv, countries.get(conv.customer_id, ""), conv.assignee_id):
             counts[dims(conv, conv.assignee_id)][0 if direction == "inbound" else 1] += 1
-        if direction == "inbound" and sentiment:
-            triaged[cid].append((sent_at, mid, sentiment))
     parts.messages = [(*k, n_in, n_out) for k, (n_in, n_out) in counts.items()]
+    # Sentiment: every triaged customer message of the conversations with one in the range.
+    triaged_in_range = select(Message.conversation_id).where(
+        Message.direction == "inbound", Message.sentiment != "", Message.conversation_id.is_not(None)
+    )
+    if f.since is not None:
+        triaged_in_range = triaged_in_range.where(Message.sent_at >= f.since)
+    if f.until is not None:
+        triaged_in_range = triaged_in_range.where(Message.sent_at < f.until)
+    triaged: dict[int, list[tuple[datetime, int, str]]] = defaultdict(list)
+    for cid, mid, sent_at, sentiment in session.execute(
+        select(Message.conversation_id, Message.id, Message.sent_at, Message.sentiment).where(
+            Message.direction == "inbound",
+            Message.sentiment != "",
+            Message.conversation_id.in_(triaged_in_range.distinct().scalar_subquery()),
+        )
+    ):
+        triaged[cid].append((sent_at, mid, sentiment))
     for cid, conv in conversations.items():
         country = countries.get(conv.customer_id, "")
         if not _passes(f, conv, country, conv.assignee_id):
@@ -137,9 +152,7 @@ def gather_parts_from_events(session: Session, f: Filters, now: datetime | None 
         if _in_range(f, conv.first_message_at):
             parts.new_conversations.append(dims(conv, conv.assignee_id))
         if conv.status in ACTIVE:
-            parts.backlog.append(
-                (*dims(conv, conv.assignee_id), conv.first_message_at, conv.waiting_since, conv.status)
-            )
+            parts.backlog.append((conv.first_message_at, conv.waiting_since, conv.status))
         seen = sorted(triaged.get(cid, []))
         if len(seen) >= 2 and seen[-1][0] > seen[0][0] and _in_range(f, seen[-1][0]):
             parts.shifts.append((*dims(conv, conv.assignee_id), seen[0][2], seen[-1][2]))

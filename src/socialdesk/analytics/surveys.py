@@ -38,16 +38,15 @@ _RATING = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 # Words that open a verdict on the service, in the survey languages (a rating's comment).
-_VERDICT_WORDS = frozenset(
-    """great good very excellent perfect fine ok okay nice quick fast slow friendly helpful thanks
-    thank awesome amazing bad poor terrible awful horrible average decent not so super lovely
+_VERDICT_TEXT = """great good very excellent perfect fine ok okay nice quick fast slow friendly helpful thanks
+    thank awesome amazing bad poor terrible awful horrible average decent super lovely
     gut sehr toll schnell langsam schlecht danke prima freundlich super
     bien très bon excellent rapide lent mauvais merci parfait génial nul
     bueno buena muy excelente rápido lento malo mala gracias perfecto genial
     bom boa muito ótimo ótima rápido lento ruim obrigado obrigada perfeito
     buono buona molto ottimo ottima veloce lento cattivo grazie perfetto
-    goed zeer snel traag slecht bedankt prima""".split()
-)
+    goed zeer snel traag slecht bedankt prima"""
+_VERDICT_WORDS = frozenset(_VERDICT_TEXT.split())
 _STARS = re.compile(r"^\s*([⭐★]{1,5})\s*[-–—:,.!]*\s*(?P<comment>.*)$", re.DOTALL)
 
 
