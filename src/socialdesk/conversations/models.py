@@ -142,3 +142,24 @@ class Note(Timestamped, Base):
     author_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id"))
     body: Mapped[str] = mapped_column(Text)
     mentions: Mapped[list[int]] = mapped_column(JSONType, default=list)
+
+
+class ThreadAlias(Timestamped, Base):
+    """Another thread key that continues a conversation: the customer's DM thread after a
+    public → private handoff, so their DMs land in the conversation that asked for them.
+
+    ``after_generation`` is the newest conversation generation the key itself had when the
+    alias was written: a later conversation on the key (the alias target was closed, say)
+    wins over the alias. See ``conversations.aliases``.
+    """
+
+    __tablename__ = "thread_alias"
+    __table_args__ = (UniqueConstraint("account_id", "thread_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("social_account.id", ondelete="CASCADE"))
+    thread_key: Mapped[str] = mapped_column(String(256))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), index=True
+    )
+    after_generation: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from socialdesk.analytics.surveys import is_survey_answer
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
+from socialdesk.conversations.aliases import latest_on_threads
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 from socialdesk.conversations.threading import FINISHED, place_message, record_message
 from socialdesk.customers.models import Customer, Identity
@@ -137,16 +138,11 @@ class BulkIngestor:
 
         keys = {i.thread_key for i in items} - {k for a, k in self._threads if a == account.id}
         latest: dict[str, ConversationRow] = {}
+        columns = [getattr(Conversation, f) for f in _ROW_FIELDS]
         for chunk in _chunks(sorted(keys)):
-            for row in self.session.execute(
-                select(*[getattr(Conversation, f) for f in _ROW_FIELDS]).where(
-                    Conversation.account_id == account.id, Conversation.thread_key.in_(chunk)
-                )
-            ):
-                conversation = self._remember(row)
-                known_latest = latest.get(conversation.thread_key)
-                if known_latest is None or conversation.generation > known_latest.generation:
-                    latest[conversation.thread_key] = conversation
+            # Thread aliases (a handoff's DM thread) count: see conversations.aliases.
+            for key, row in latest_on_threads(self.session, account.id, chunk, columns=columns).items():
+                latest[key] = self._remember(row)
         for key in keys:
             self._threads[(account.id, key)] = latest.get(key)
 

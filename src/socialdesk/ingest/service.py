@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from socialdesk.analytics.surveys import is_survey_answer
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
+from socialdesk.conversations.aliases import latest_on_threads
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 from socialdesk.conversations.threading import add_message, place_message
 from socialdesk.customers.models import Customer, Identity
@@ -131,15 +132,8 @@ class Ingestor:
                 self._identities.setdefault((account.platform, author), found_ids.get(author))
         keys = sorted({i.thread_key for i in items} - {k for a, k in self._threads if a == account.id})
         for chunk in _chunks(keys, 500):
-            latest: dict[str, Conversation] = {}
-            for conversation in self.session.scalars(
-                select(Conversation).where(
-                    Conversation.account_id == account.id, Conversation.thread_key.in_(chunk)
-                )
-            ):
-                known = latest.get(conversation.thread_key)
-                if known is None or conversation.generation > known.generation:
-                    latest[conversation.thread_key] = conversation
+            # Thread aliases (a handoff's DM thread) count: see conversations.aliases.
+            latest = latest_on_threads(self.session, account.id, chunk)
             for key in chunk:
                 self._threads.setdefault((account.id, key), latest.get(key))
 
@@ -317,12 +311,7 @@ class Ingestor:
     def _latest(self, account: SocialAccount, thread_key: str) -> Conversation | None:
         key = (account.id, thread_key)
         if key not in self._threads:
-            self._threads[key] = self.session.scalar(
-                select(Conversation)
-                .where(Conversation.account_id == account.id, Conversation.thread_key == thread_key)
-                .order_by(Conversation.generation.desc())
-                .limit(1)
-            )
+            self._threads[key] = latest_on_threads(self.session, account.id, [thread_key]).get(thread_key)
         return self._threads[key]
 
 

@@ -1,0 +1,125 @@
+"""Thread aliases: a second thread key that continues an existing conversation.
+
+A public → private handoff answers a public post and opens the customer's DM thread; the
+customer's DMs must then join the conversation that asked for them, not start a new
+private one. The handoff writes an alias (account, DM thread key) → conversation, and
+every lookup of "the newest conversation on this thread key" goes through
+``latest_on_threads``, which applies the alias with the threading rules:
+
+- a conversation started on the key itself after the alias was written (its generation is
+  above the alias's ``after_generation``) wins: the key has moved on;
+- an alias whose conversation could no longer take a customer message (closed, or resolved
+  longer ago than the reopen window, ``threading.needs_new_generation``) is ignored, so it
+  never resurrects a finished conversation: the key's own newest conversation is returned
+  and the threading rules apply to it as if there were no alias (a new generation on the
+  key's own numbering).
+
+A resolved alias target inside the reopen window is returned, and the customer's DM
+reopens it, exactly as a reply on its own thread would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Integer, cast, func, null, select, union_all
+from sqlalchemy.orm import Session
+
+from socialdesk.config import get_settings
+from socialdesk.conversations.models import Conversation, ThreadAlias
+from socialdesk.conversations.threading import needs_new_generation
+from socialdesk.db.base import utcnow
+
+
+def latest_on_threads(
+    session: Session,
+    account_id: int,
+    keys: Iterable[str],
+    *,
+    columns: Sequence[Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The conversation new messages on each thread key should consider, by key (absent:
+    none). ORM ``Conversation`` objects, or rows of ``columns`` when given. One query."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    native = select(
+        Conversation.id.label("id"),
+        Conversation.thread_key.label("key"),
+        cast(null(), Integer).label("after"),
+    ).where(Conversation.account_id == account_id, Conversation.thread_key.in_(keys))
+    aliased = select(ThreadAlias.conversation_id, ThreadAlias.thread_key, ThreadAlias.after_generation).where(
+        ThreadAlias.account_id == account_id, ThreadAlias.thread_key.in_(keys)
+    )
+    found = union_all(native, aliased).subquery("found")
+    state = (
+        Conversation.generation.label("_generation"),
+        Conversation.status.label("_status"),
+        Conversation.resolved_at.label("_resolved_at"),
+        Conversation.last_message_at.label("_last_message_at"),
+    )
+    head = [Conversation] if columns is None else list(columns)
+    rows = session.execute(
+        select(*head, *state, found.c.key.label("_key"), found.c.after.label("_after"))
+        .select_from(Conversation)
+        .join(found, found.c.id == Conversation.id)
+    ).all()
+
+    newest: dict[str, tuple[int, Any]] = {}
+    alias: dict[str, tuple[int, Any, Any]] = {}
+    for row in rows:
+        value = row[0] if columns is None else row
+        if row._after is None:
+            if row._key not in newest or row._generation > newest[row._key][0]:
+                newest[row._key] = (row._generation, value)
+        else:
+            alias[row._key] = (row._after, value, row)
+    now = now or utcnow()
+    window = timedelta(hours=get_settings().reopen_window_hours)
+    result = {key: value for key, (_, value) in newest.items()}
+    for key, (after, value, row) in alias.items():
+        own = newest.get(key)
+        if own is not None and own[0] > after:
+            continue  # the key started a conversation of its own after the alias
+        target = SimpleNamespace(
+            status=row._status, resolved_at=row._resolved_at, last_message_at=row._last_message_at
+        )
+        if needs_new_generation(target, now, window):
+            continue  # finished: never resurrected through the alias
+        result[key] = value
+    return result
+
+
+def set_alias(session: Session, account_id: int, thread_key: str, conversation: Conversation) -> ThreadAlias:
+    """Point ``thread_key`` on the account at ``conversation`` (replacing an older alias)."""
+    after = (
+        session.scalar(
+            select(func.max(Conversation.generation)).where(
+                Conversation.account_id == account_id, Conversation.thread_key == thread_key
+            )
+        )
+        or 0
+    )
+    row = session.scalar(
+        select(ThreadAlias).where(ThreadAlias.account_id == account_id, ThreadAlias.thread_key == thread_key)
+    )
+    if row is None:
+        row = ThreadAlias(account_id=account_id, thread_key=thread_key)
+        session.add(row)
+    row.conversation_id = conversation.id
+    row.after_generation = after
+    row.created_at = utcnow()
+    session.flush()
+    return row
+
+
+def aliases_of(session: Session, conversation_id: int) -> list[ThreadAlias]:
+    return list(
+        session.scalars(
+            select(ThreadAlias).where(ThreadAlias.conversation_id == conversation_id).order_by(ThreadAlias.id)
+        )
+    )
