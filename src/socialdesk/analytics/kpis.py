@@ -607,11 +607,15 @@ def engagement(session: Session, f: Filters, group_by: str | None = None) -> dic
 
     def summarise(items: list[tuple[int, int]]) -> dict[str, Any]:
         impressions = sum(i for i, _ in items)
-        engaged = sum(e for _, e in items)
+        # Posts whose platform gave no impressions (X v1.1, Instagram) count toward engagements
+        # but not toward the rate: it would be understated.
+        measured = [(i, e) for i, e in items if i > 0]
+        engaged = sum(e for _, e in measured)
         return {
             "posts": len(items),
+            "posts_with_impressions": len(measured),
             "impressions": impressions,
-            "engagements": engaged,
+            "engagements": sum(e for _, e in items),
             "engagement_rate": round(engaged / impressions, 4) if impressions else None,
         }
 

@@ -1,16 +1,20 @@
-"""The analytics pipeline step: keep sentiment-shift current and read survey answers from replies."""
+"""The analytics pipeline step: sentiment shift, survey answers from replies, brand posts' counts."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from socialdesk.analytics.engagement import record_from_message
 from socialdesk.analytics.rollup import record_sentiment
 from socialdesk.analytics.surveys import answer_from_reply
 from socialdesk.conversations.models import Message
 
 
 def analytics_step(session: Session, message: Message) -> None:
-    """Idempotent: the sentiment merge is order-free and a survey is answered once."""
+    """Idempotent: the sentiment merge is order-free, a survey is answered once, counts are set."""
+    if message.direction == "outbound":
+        record_from_message(session, message)  # a brand post's payload may carry its counts
+        return
     if message.direction != "inbound":
         return
     record_sentiment(session, message)

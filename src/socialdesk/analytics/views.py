@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from socialdesk.analytics import charts, reports
+from socialdesk.analytics import charts, engagement, reports
 from socialdesk.analytics.kpis import FilterError, Filters, build_filters
 from socialdesk.analytics.models import CsatSurvey, PostMetrics, ReportSchedule
 from socialdesk.analytics.service import DATASETS, dataset, ensure_fresh, to_csv
@@ -123,6 +123,31 @@ def put_post_metrics(
     session.add(row)
     audit(session, principal.name, "analytics.post_metrics", f"message:{message_id}", **counts.model_dump())
     return {"message_id": message_id, **counts.model_dump()}
+
+
+@router.post("/api/v1/analytics/posts/metrics/{platform}", tags=["analytics"])
+def post_platform_metrics(
+    platform: str,
+    payload: Annotated[Any, Body()],
+    session: DbSession,
+    principal: Principal = require_role(*MANAGERS),
+) -> dict[str, Any]:
+    """Record the counts from a platform's own API response (an X Posts lookup with
+    ``tweet.fields=public_metrics``, a YouTube ``videos.list`` with ``part=statistics``) on the
+    brand's posts it names; ids that are not the brand's stored posts come back as ``unknown``."""
+    try:
+        posts = engagement.counts_from_payload(platform, payload)
+    except engagement.PayloadError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    result = engagement.record_counts(session, platform, posts)
+    audit(
+        session,
+        principal.name,
+        "analytics.post_metrics",
+        f"{platform}:{len(result['recorded'])}",
+        unknown=result["unknown"],
+    )
+    return result
 
 
 class ScheduleIn(BaseModel):
