@@ -8,10 +8,12 @@ import io
 import pytest
 
 from socialdesk.analytics import surveys
+from socialdesk.auth.passwords import hash_password
 from socialdesk.auth.service import create_token
 from socialdesk.routing.models import Agent, SlaPolicy
 from tests import factories
 from tests.analytics.factories import at, customer, timeline
+from tests.web.factories import PASSWORD
 from tests.web.live import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,8 +25,11 @@ def seeded(session):
     x = factories.account(session, "x", brand_obj=brand)
     ig = factories.account(session, "instagram", brand_obj=brand)
     ann = Agent(email="ann@acme.test", name="Ann", role="agent")
+    # A supervisor who signs in like a person: the page's shared layout (alert badge) asks
+    # for the session cookie, not a bearer token.
+    sam = Agent(email="sam@acme.test", name="Sam", role="supervisor", password_hash=hash_password(PASSWORD))
     policy = SlaPolicy(name="15 min first response", first_response_minutes=15)
-    session.add_all([ann, policy])
+    session.add_all([ann, sam, policy])
     session.flush()
     for i, (acct, lang, country) in enumerate([(x, "en", "US"), (ig, "de", "DE"), (x, "de", "AT")]):
         conv = timeline(
@@ -56,8 +61,13 @@ def test_dashboard_renders_charts_with_data_and_csv_links(app, seeded):
     with serve(app) as base_url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {seeded}"})
+            context = browser.new_context()
             page = context.new_page()
+            page.goto(f"{base_url}/login")
+            page.fill("#email", "sam@acme.test")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
             response = page.goto(f"{base_url}/analytics?since=2026-11-01&until=2026-11-08")
             assert response is not None and response.status == 200
             assert page.locator("h1").first.inner_text() == "Analytics"
