@@ -69,7 +69,7 @@ PLAN = [
     (3, "high", 100.0, 1e9),
     (4, "low", 10.0, 30.0),
     (6, "quiet", 5.0, 15.0),
-    (10, "quiet", 3.0, 10.0),
+    (10, "quiet", 2.0, 10.0),
     (3, "below floor", 5.0, LOW_FLOOR),
     (3, "below floor", 5.0, LOW_FLOOR),
 ]
