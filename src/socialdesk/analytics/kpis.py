@@ -747,21 +747,22 @@ _SQLITE_HINTS = {
 def _fetch(session: Session, stmt: Select, hints: dict[str, str] | None = None) -> list[tuple]:
     """All rows of ``stmt`` as plain tuples; on SQLite read through the covering indexes."""
     if _dialect(session) != "sqlite":
-        return [tuple(r) for r in session.execute(stmt)]
+        return [tuple(r) for r in session.execute(stmt).all()]
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
     for plain, hinted in {**_SQLITE_HINTS, **(hints or {})}.items():
         sql = sql.replace(plain, hinted)
     try:  # a failed statement leaves a SQLite transaction usable: no savepoint needed
-        return [tuple(r) for r in session.execute(text(sql))]
+        # One fetchall: iterating a text() result fetches row by row.
+        return [tuple(r) for r in session.execute(text(sql)).all()]
     except OperationalError:  # an index is missing (an old schema): let the planner choose
-        return [tuple(r) for r in session.execute(stmt)]
+        return [tuple(r) for r in session.execute(stmt).all()]
 
 
 def _instant(value: Any) -> datetime | None:
     """A datetime from a hinted SQLite read (stored as UTC text) or from PostgreSQL."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value + "+00:00")
 
 
 def gather_parts(session: Session, f: Filters, now: datetime | None = None) -> ReportParts:
