@@ -55,6 +55,7 @@ PAGE_SIZE = 50
 FIRST_DUE_INDEX = "ix_conversation_first_due_cover"
 NEXT_DUE_INDEX = "ix_conversation_next_due_cover"
 RECENT_INDEX = "ix_conversation_recent_cover"
+PRIORITY_INDEX = "ix_conversation_priority_cover"
 # The SLA countdown turns amber with less than this left, red at breach.
 AMBER_SECONDS = 30 * 60
 
@@ -199,7 +200,7 @@ def _ordered_ids(session: Session, query: Select, q: InboxQuery, limit: int) -> 
             if len(out) >= limit:
                 break
             level_query = _newest(query.where(Conversation.priority == level))
-            out += _walk_index(session, level_query, RECENT_INDEX, limit - len(out), walk)
+            out += _walk_index(session, level_query, PRIORITY_INDEX, limit - len(out), walk)
         return out
     unanswered = Conversation.first_response_at.is_(None)
     first = query.where(unanswered, Conversation.first_response_due_at.is_not(None)).order_by(

@@ -54,6 +54,15 @@ INBOX_COVER_INDEXES = (
     Index("ix_conversation_first_due_cover", Conversation.first_response_due_at, Conversation.id, *_FILTERED),
     Index("ix_conversation_next_due_cover", Conversation.next_response_due_at, Conversation.id, *_FILTERED),
     Index("ix_conversation_recent_cover", Conversation.last_message_at, Conversation.id, *_FILTERED),
+    # Sorted by priority, each level is read newest first: a rare level (urgent) is a short range
+    # here instead of a scan of every conversation along the recency index. Migration 0420.
+    Index(
+        "ix_conversation_priority_cover",
+        Conversation.priority,
+        Conversation.last_message_at,
+        Conversation.id,
+        *(c for c in _FILTERED if c is not Conversation.priority),
+    ),
     # The label counts of the views column read only labelled conversations (a tenth of them).
     Index(
         "ix_conversation_labelled",
