@@ -1,6 +1,6 @@
 """Worker throughput with 1, 2, 4 worker processes, where the CPU goes, and latency under load.
 
-    .venv/bin/python benchmarks/scale.py [--messages 400] [--workers 1 2 4] [--phase-seconds 12]
+    .venv/bin/python benchmarks/scale.py [--messages 200] [--workers 1 2 4] [--phase-seconds 6]
         [--no-embedded] [--out var/bench/scale.json]
 
 Starts its own PostgreSQL and Redis (the test suite's helpers), one web process (uvicorn, the
@@ -56,6 +56,7 @@ SECRET = "bench-secret"
 CLIENT_THREADS = 8
 TICK = os.sysconf("SC_CLK_TCK")
 STREAM, GROUP = "socialdesk:messages", "socialdesk-workers"
+WORKER_APP = "socialdesk-bench-worker"
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -205,11 +206,13 @@ class Desk:
             self.web = None
 
     def start_workers(self) -> None:
+        env = {**self.env, "PGAPPNAME": WORKER_APP}  # tells their backends apart in pg_stat_activity
         for i in range(self.workers):
             self.worker_procs.append(
                 self._spawn(
                     [sys.executable, "-c", "from socialdesk.cli import app; app(['worker'])"],
                     f"{self.name}-worker{i}.log",
+                    env,
                 )
             )
         self._wait(self._workers_ready, "workers")
@@ -346,6 +349,14 @@ class Desk:
             ).all()
         return [(_dt(r), _dt(p)) for r, p in rows]
 
+    def listening_counted(self) -> int:
+        """Messages the listening step counted for the brand (one per inbound message, if no
+        concurrent increment was lost)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                text("SELECT coalesce(sum(count), 0) FROM listening_count WHERE series LIKE 'brand:%:all'")
+            ).scalar_one()
+
     def last_id(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT coalesce(max(id), 0) FROM message")).scalar_one()
@@ -370,6 +381,55 @@ def texts(n: int) -> list[str]:
     return [f"where is my order {i}? it is late" for i in range(n)]
 
 
+class BackendStates:
+    """What the workers' PostgreSQL backends are doing, sampled every 50 ms during the drain: running
+    a statement, waiting for a lock (and on which statement), or idle in a transaction (the worker
+    is computing, or waiting for a core). Lock waits are where workers serialise on shared rows."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.samples: dict[int, list[str]] = {}  # backend pid -> its states
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        query = text(
+            "SELECT pid, state, wait_event_type, left(regexp_replace(query, '\\s+', ' ', 'g'), 48) "
+            "FROM pg_stat_activity WHERE application_name = :app"
+        )
+        with self.engine.connect() as conn:
+            while not self._stop.wait(0.05):
+                for pid, state, wait, statement in conn.execute(query, {"app": WORKER_APP}):
+                    if state == "active" and wait == "Lock":
+                        key = f"lock wait: {statement}"
+                    elif state == "active":
+                        key = "running a statement"
+                    elif state == "idle in transaction":
+                        key = "idle in transaction"
+                    else:
+                        key = "idle (between transactions)"
+                    self.samples.setdefault(pid, []).append(key)
+                conn.rollback()
+
+    def __enter__(self) -> BackendStates:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def shares(self) -> dict[str, float]:
+        """Shares over the backends that did work (a pool's spare connection idles throughout)."""
+        counts: dict[str, int] = {}
+        for states in self.samples.values():
+            if any(not k.startswith("idle (") for k in states):
+                for key in states:
+                    counts[key] = counts.get(key, 0) + 1
+        total = sum(counts.values()) or 1
+        return {k: round(v / total, 3) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
 def drain_redis(desk: Desk, messages: int) -> dict[str, Any]:
     """Workers paused, backlog stored through the webhook path, workers resumed: time the drain."""
     desk.start_web()
@@ -384,10 +444,11 @@ def drain_redis(desk: Desk, messages: int) -> dict[str, Any]:
     stored = desk.count(f"WHERE id > {before}")
     meter = desk.meter()
     meter.start()
-    resumed = time.time()
-    desk.signal_workers(signal.SIGCONT)
-    desk.wait_processed(timeout=600, poll=0.25)  # polls seldom: the load generator stays off the cores
-    cpu = meter.stop()
+    with BackendStates(desk.engine) as states:
+        resumed = time.time()
+        desk.signal_workers(signal.SIGCONT)
+        desk.wait_processed(timeout=600, poll=0.25)  # polls seldom: the load generator stays off the cores
+        cpu = meter.stop()
     # The end is the last commit's own timestamp, not when the poll noticed it.
     span = max(p for _, p in desk.timestamps_since(before)) - resumed
     return {
@@ -397,6 +458,8 @@ def drain_redis(desk: Desk, messages: int) -> dict[str, Any]:
         "drain_s": span,
         "cpu": cpu,
         "throughput_per_s": stored / span,
+        "worker_backends": states.shares(),
+        "listening_counted": desk.listening_counted(),
     }
 
 
@@ -486,6 +549,14 @@ def measure(desk: Desk, messages: int, phase_seconds: float, redis_url: str) -> 
         flush=True,
     )
     print(f"    {cpu_line(drain['cpu'], drain['stored'])}", flush=True)
+    if drain.get("worker_backends"):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in drain["worker_backends"].items())
+        print(f"    worker backends: {shares}", flush=True)
+    result["worker_backends"] = drain.get("worker_backends", {})
+    if "listening_counted" in drain:
+        total = desk.count("WHERE direction = 'inbound'")
+        result["listening_counted"] = [drain["listening_counted"], total]
+        print(f"    listening brand counts: {drain['listening_counted']} of {total} messages", flush=True)
     for share in (0.5, 0.9):
         phase = latency_phase(desk, throughput * share, phase_seconds)
         result["phases"][f"{int(share * 100)}%"] = phase
@@ -502,9 +573,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=400, help="stored backlog drained per configuration")
+    parser.add_argument("--messages", type=int, default=200, help="stored backlog drained per configuration")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--phase-seconds", type=float, default=12.0)
+    parser.add_argument("--phase-seconds", type=float, default=6.0)
     parser.add_argument("--no-embedded", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "scale.json")
     args = parser.parse_args()
