@@ -341,6 +341,40 @@ def queue_reply(
     return first
 
 
+def dm_thread_keys(account: SocialAccount, customer_user_id: str) -> list[str]:
+    """The thread keys the customer's DMs with this account are stored under, derived exactly
+    as the connectors' ``parse`` derives them (``platforms/x.py``, ``platforms/_meta.py``).
+
+    X: Account Activity DMs join the two user ids with "-" (shorter, then lower, first), and
+    API v2 DM events use ``dm_conversation_id``, which is that same pair for a one-to-one
+    conversation, or the sender's id when it is missing. Instagram and Facebook (whose Page
+    DMs are Messenger events): the customer's scoped id (IGSID / PSID) the comment came from.
+    """
+    if account.platform == "x":
+        keys = []
+        if account.external_id:
+            keys.append("-".join(sorted((customer_user_id, account.external_id), key=lambda v: (len(v), v))))
+        return [*keys, customer_user_id]
+    return [customer_user_id]
+
+
+def dm_accounts(session: Session, account: SocialAccount) -> list[SocialAccount]:
+    """Where the customer's DMs may arrive: the account itself and, for a Facebook Page, a
+    Messenger account connected for the same Page (same brand and Page id)."""
+    accounts = [account]
+    if account.platform == "facebook" and account.external_id:
+        accounts += session.scalars(
+            select(SocialAccount)
+            .where(
+                SocialAccount.platform == "messenger",
+                SocialAccount.brand_id == account.brand_id,
+                SocialAccount.external_id == account.external_id,
+            )
+            .order_by(SocialAccount.id)
+        ).all()
+    return accounts
+
+
 def handoff(
     session: Session,
     conversation: Conversation,
@@ -350,10 +384,19 @@ def handoff(
     private_text: str | None = None,
     now: datetime | None = None,
 ) -> tuple[Message, Message]:
-    """Post a short public reply ("we've sent you a DM") and the first private message on the
-    same platform, both in this conversation (visibility becomes "mixed"). An open private
-    conversation with the same customer on the same account is linked, not duplicated."""
+    """Post a short public reply ("we've sent you a DM") and the first private message, both
+    in this conversation (visibility becomes "mixed"), and alias the customer's DM thread to
+    it, so the customer's answer by DM (and everything after) joins this conversation.
+
+    The private message goes to the DM thread: its thread key is the DM thread's and the
+    outbox sends it to the customer's user id (X ``dm_conversations/with/{id}``, the Meta Send
+    API's recipient). An existing, not closed, private conversation on that DM thread (or,
+    failing that, the customer's newest private one on the account) is linked, not merged:
+    it keeps its own history, clocks and assignee, both sides get an event naming the other,
+    and from now on the thread's new messages land here. See docs/sla.md ("Handoff").
+    """
     from socialdesk.assist.templates import customer_language
+    from socialdesk.conversations.aliases import latest_on_threads, set_alias
 
     now = now or utcnow()
     if conversation.platform not in HANDOFF_PLATFORMS:
@@ -366,6 +409,34 @@ def handoff(
         raise ReplyError(
             "handoff starts from a public customer message; this conversation has none to answer"
         )
+    if not parent.author_external_id:
+        raise ReplyError("the public message has no author id, so there is nobody to send a DM to")
+    account = session.get(SocialAccount, conversation.account_id)
+    assert account is not None  # the foreign key
+    keys = dm_thread_keys(account, parent.author_external_id)
+    accounts = dm_accounts(session, account)
+
+    linked: Conversation | None = None
+    for dm_account in accounts:
+        found = latest_on_threads(session, dm_account.id, keys)
+        candidates = [found[k] for k in keys if k in found]
+        linked = next((c for c in candidates if c.id != conversation.id and c.status != "closed"), None)
+        if linked is not None:
+            break
+    if linked is None and conversation.customer_id is not None:
+        linked = session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.account_id == conversation.account_id,
+                Conversation.customer_id == conversation.customer_id,
+                Conversation.visibility == "private",
+                Conversation.status != "closed",
+                Conversation.id != conversation.id,
+            )
+            .order_by(Conversation.last_message_at.desc())
+            .limit(1)
+        )
+
     language = (customer_language(conversation) or "en").split("-")[0].lower()
     public_message = queue_reply(
         session,
@@ -383,21 +454,11 @@ def handoff(
         public=False,
         now=now,
     )
-    linked = None
-    if conversation.customer_id is not None:
-        linked = session.scalar(
-            select(Conversation)
-            .where(
-                Conversation.account_id == conversation.account_id,
-                Conversation.customer_id == conversation.customer_id,
-                Conversation.visibility == "private",
-                Conversation.status != "closed",
-                Conversation.id != conversation.id,
-            )
-            .order_by(Conversation.last_message_at.desc())
-            .limit(1)
-        )
+    private_message.thread_key = keys[0]  # the DM thread, where the platform will show it
     conversation.visibility = "mixed"
+    for dm_account in accounts:
+        for key in keys:
+            set_alias(session, dm_account.id, key, conversation)
     record(
         session,
         conversation,
@@ -406,10 +467,12 @@ def handoff(
         at=now,
         public_message_id=public_message.id,
         private_message_id=private_message.id,
+        dm_thread_keys=keys,
         linked_conversation_id=linked.id if linked is not None else None,
     )
     if linked is not None:
         record(session, linked, "handoff_linked", actor=actor, at=now, from_conversation_id=conversation.id)
+    session.flush()
     return public_message, private_message
 
 
