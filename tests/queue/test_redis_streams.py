@@ -12,7 +12,7 @@ from socialdesk import pipeline
 from socialdesk.conversations.models import Message
 from socialdesk.queue.redis_streams import RedisStreamQueue, StreamWorker
 from tests import factories
-from tests.queue.factories import store_messages
+from tests.queue.factories import make_queue, store_messages
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -148,6 +148,47 @@ def test_stopping_finishes_the_message_in_hand_and_gives_back_the_rest(session, 
     queue.run_worker_thread("next")
     assert queue.drain(timeout=20)
     assert processed(session, ids) == 6
+
+
+def test_a_batch_is_acknowledged_only_after_its_messages_committed(session, queue, monkeypatch):
+    # A claim timeout long enough that even a slow machine finishes the batch before acking early.
+    queue = make_queue(queue.url, claim_idle_ms=120_000)
+    account = factories.account(session)
+    ids = store_messages(session, account, [f"batch {i}" for i in range(4)])
+    worker = StreamWorker(queue, "batcher")
+    pending_seen: list[int] = []
+
+    def note_pending(session: Session, message: Message) -> None:
+        # While a message is in hand, nothing of its batch is acknowledged yet: the entries of
+        # messages committed before it wait for the batch's single acknowledgement.
+        pending_seen.append(queue.stats().pending)
+
+    monkeypatch.setattr(pipeline, "STEPS", [note_pending, *pipeline.STEPS])
+    queue.enqueue(ids)
+    assert worker.poll_once() == 4
+
+    assert pending_seen == [4, 4, 4, 4]
+    assert processed(session, ids) == 4
+    assert (queue.stats().pending, worker.processed) == (0, 4)
+
+
+def test_a_slow_batch_acknowledges_as_it_goes_before_others_could_reclaim(session, queue, monkeypatch):
+    account = factories.account(session)
+    ids = store_messages(session, account, [f"slow batch {i}" for i in range(3)])
+    worker = StreamWorker(queue, "slow")  # claim_idle_ms 500: acknowledge at least every 125 ms
+    pending_seen: list[int] = []
+
+    def slow(session: Session, message: Message) -> None:
+        pending_seen.append(queue.stats().pending)
+        time.sleep(0.2)
+
+    monkeypatch.setattr(pipeline, "STEPS", [slow, *pipeline.STEPS])
+    queue.enqueue(ids)
+    assert worker.poll_once() == 3
+
+    assert pending_seen == [3, 2, 1]
+    assert processed(session, ids) == 3
+    assert queue.stats().pending == 0
 
 
 def test_a_committed_message_whose_enqueue_was_lost_is_swept_onto_the_stream(session, queue):
