@@ -13,6 +13,9 @@ from socialdesk.platforms.registry import sign
 from tests import factories
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "platforms"
+# Fixtures beside the deliveries that no platform posts to a webhook (the analytics domain's
+# engagement-metrics API responses).
+NOT_DELIVERIES = {"youtube/videos_list_statistics.json"}
 
 
 @pytest.fixture
@@ -147,6 +150,8 @@ def test_every_platform_fixture_goes_in_through_its_webhook(client, session):
     stored = {platform: 0 for platform in accounts}
     for platform, account in accounts.items():
         for path in sorted((FIXTURES / platform).glob("*.json")):
+            if f"{platform}/{path.name}" in NOT_DELIVERIES:
+                continue
             response = post(client, account, path.read_bytes())
             assert response.status_code == 200, (path.name, response.text)
             assert response.json()["status"] == "ok", (path.name, response.json())

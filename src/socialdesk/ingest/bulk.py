@@ -8,12 +8,13 @@ conversation rows, then written with one executemany per table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Dialect, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from socialdesk.analytics.surveys import is_survey_answer
@@ -63,6 +64,21 @@ class MessageRef:
 
 _ROW_FIELDS = [f.name for f in fields(ConversationRow) if f.name not in {"new", "dirty"}]
 
+# Built once: a statement built per batch, with its IN list coerced value by value and its cache
+# key computed again, costs more than running it. The IN lists expand at execution.
+_FIND_MESSAGES = select(Message.id, Message.external_id, Message.conversation_id, Message.thread_key).where(
+    Message.account_id == bindparam("account_id"), Message.external_id.in_(bindparam("ids", expanding=True))
+)
+_LOAD_CONVERSATIONS = select(*[getattr(Conversation, f) for f in _ROW_FIELDS]).where(
+    Conversation.id.in_(bindparam("ids", expanding=True))
+)
+_FIND_IDENTITIES = select(
+    Identity.id, Identity.customer_id, Identity.external_user_id, Identity.handle, Identity.followers
+).where(
+    Identity.platform == bindparam("platform"),
+    Identity.external_user_id.in_(bindparam("ids", expanding=True)),
+)
+
 
 class BulkIngestor:
     """Plans and writes batches of items; ``source`` names them in dead letters.
@@ -106,11 +122,7 @@ class BulkIngestor:
         wanted = {e for e in wanted if (account.id, e) not in self._messages}
         found: dict[str, tuple[int, int | None, str]] = {}
         for chunk in _chunks(sorted(wanted)):
-            for row in self.session.execute(
-                select(Message.id, Message.external_id, Message.conversation_id, Message.thread_key).where(
-                    Message.account_id == account.id, Message.external_id.in_(chunk)
-                )
-            ):
+            for row in self.session.execute(_FIND_MESSAGES, {"account_id": account.id, "ids": chunk}):
                 found[row.external_id] = (row.id, row.conversation_id, row.thread_key)
         self._load_conversations({c for _, c, _ in found.values() if c is not None})
         for ext in wanted:
@@ -125,12 +137,7 @@ class BulkIngestor:
         authors = {a for a in authors if (account.platform, a) not in self._identities}
         known: dict[str, tuple[int, int]] = {}
         for chunk in _chunks(sorted(authors)):
-            for row in self.session.execute(
-                select(
-                    Identity.id, Identity.customer_id, Identity.external_user_id, Identity.handle,
-                    Identity.followers,
-                ).where(Identity.platform == account.platform, Identity.external_user_id.in_(chunk))
-            ):  # fmt: skip
+            for row in self.session.execute(_FIND_IDENTITIES, {"platform": account.platform, "ids": chunk}):
                 known[row.external_user_id] = (row.id, row.customer_id)
                 self._identity_profiles[row.id] = (row.handle, row.followers)
         for author in authors:
@@ -175,9 +182,7 @@ class BulkIngestor:
     def _load_conversations(self, ids: set[int]) -> None:
         missing = sorted(i for i in ids if i not in self._conversations)
         for chunk in _chunks(missing):
-            for row in self.session.execute(
-                select(*[getattr(Conversation, f) for f in _ROW_FIELDS]).where(Conversation.id.in_(chunk))
-            ):
+            for row in self.session.execute(_LOAD_CONVERSATIONS, {"ids": chunk}):
                 self._remember(row)
 
     def _remember(self, row: Any) -> ConversationRow:
@@ -333,11 +338,11 @@ class BulkIngestor:
         """Write the planned batch: one executemany per table, in foreign-key order."""
         execute = self.session.execute
         if self._customers:
-            execute(insert(Customer.__table__), self._customers)
-            execute(insert(Identity.__table__), self._new_identities)
+            self._insert(Customer.__table__, self._customers)
+            self._insert(Identity.__table__, self._new_identities)
         if self._new_conversations:
-            execute(
-                insert(Conversation.__table__),
+            self._insert(
+                Conversation.__table__,
                 [
                     {**{f: getattr(c, f) for f in _ROW_FIELDS}, **self._conversation_extras[c.id]}
                     for c in self._new_conversations
@@ -345,7 +350,7 @@ class BulkIngestor:
             )
         new_ids = {c.id for c in self._new_conversations}
         if self._new_messages:
-            execute(insert(Message.__table__), self._new_messages)
+            self._insert(Message.__table__, self._new_messages)
         # New rows went in with their final state; only earlier conversations need an UPDATE.
         changed = [c for c in self._conversations.values() if c.dirty and c.id not in new_ids]
         if changed:
@@ -356,11 +361,28 @@ class BulkIngestor:
                 execution_options={"synchronize_session": False},
             )
         if self._events:
-            execute(insert(ConversationEvent.__table__), self._events)
+            self._insert(ConversationEvent.__table__, self._events)
         self._write_profiles()
         for conversation in self._conversations.values():
             conversation.dirty = conversation.new = False
         self._reset_batch()
+
+    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """One executemany. On SQLite the rows go to the driver directly, converted by the
+        columns' own SQLAlchemy bind processors and defaults: SQLAlchemy's per-row parameter
+        handling costs more than SQLite's insert itself. Elsewhere, and for rows of mixed
+        shapes, SQLAlchemy's executemany."""
+        connection = self.session.connection()
+        keys = rows[0].keys()
+        if connection.dialect.name != "sqlite" or any(row.keys() != keys for row in rows):
+            self.session.execute(insert(table), rows)
+            return
+        sql, plan = _sqlite_insert_plan(table, tuple(keys), connection.dialect)
+        columns = []
+        for key, default, process in plan:
+            values = [row[key] for row in rows] if key is not None else [default() for _ in rows]
+            columns.append([process(v) for v in values] if process is not None else values)
+        connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
     def _write_profiles(self) -> None:
         """Refreshed identities, and their customers' follower counts (never lowered)."""
@@ -374,6 +396,31 @@ class BulkIngestor:
                 .where(customers.c.id == customer_id, customers.c.followers < followers)
                 .values(followers=followers)
             )
+
+
+@lru_cache(maxsize=64)
+def _sqlite_insert_plan(
+    table: Table, keys: tuple[str, ...], dialect: Dialect
+) -> tuple[str, list[tuple[str | None, Callable[[], Any] | None, Callable[[Any], Any] | None]]]:
+    """INSERT for ``keys`` plus the columns SQLAlchemy would fill from Python-side defaults,
+    with each column's bind processor: (key or None, default, processor) per column."""
+    plan: list[tuple[str | None, Callable[[], Any] | None, Callable[[Any], Any] | None]] = []
+    names: list[str] = []
+    for column in table.columns:
+        default: Callable[[], Any] | None = None
+        if column.key not in keys:
+            spec = column.default
+            if spec is None or not (spec.is_scalar or spec.is_callable):  # type: ignore[attr-defined]
+                continue  # NULL or the server's default, as SQLAlchemy leaves it
+            arg = spec.arg  # type: ignore[attr-defined]
+            default = (lambda a=arg: a(None)) if spec.is_callable else (lambda a=arg: a)  # type: ignore[attr-defined]
+        names.append(dialect.identifier_preparer.quote(column.name))
+        # The dialect's implementation of the type, as SQLAlchemy binds it (TypeDecorators included).
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        plan.append((column.key if default is None else None, default, process))
+    table_name = dialect.identifier_preparer.format_table(table)
+    sql = f"INSERT INTO {table_name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    return sql, plan
 
 
 def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:
