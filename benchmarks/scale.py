@@ -57,6 +57,7 @@ CLIENT_THREADS = 8
 TICK = os.sysconf("SC_CLK_TCK")
 STREAM, GROUP = "socialdesk:messages", "socialdesk-workers"
 WORKER_APP = "socialdesk-bench-worker"
+SEPARATE_SESSIONS = [True]  # --one-session: every process in this benchmark's session
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -179,7 +180,17 @@ class Desk:
 
     def _spawn(self, args: list[str], log: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         out = open(self.logs / log, "ab")  # noqa: SIM115 - lives as long as the process
-        return subprocess.Popen(args, env=env or self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            args,
+            env=env or self.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # Each web and worker process in a session of its own, as a systemd unit or container
+            # would be: Linux's per-session fair share (autogroup) then gives each process its
+            # own share of a busy machine instead of N workers splitting one.
+            start_new_session=SEPARATE_SESSIONS[0],
+        )
 
     def start_web(self, env: dict[str, str] | None = None) -> None:
         self.web = self._spawn(
@@ -577,18 +588,34 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--phase-seconds", type=float, default=6.0)
     parser.add_argument("--no-embedded", action="store_true")
+    parser.add_argument(
+        "--one-session",
+        action="store_true",
+        help="run web and workers in this process's session (on a busy machine with autogroup "
+        "scheduling they then share one fair share of the CPU, however many workers there are)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "scale.json")
     args = parser.parse_args()
 
+    SEPARATE_SESSIONS[0] = not args.one_session
     cores = os.cpu_count()
     load = os.getloadavg()[0]
     print(f"machine: {cores} cores, load average {load:.1f} at start (everything below shares them)")
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if autogroup.exists() and autogroup.read_text().strip() == "1":
+        where = "this benchmark's session" if args.one_session else "a session of its own"
+        print(f"scheduler: per-session fair share (autogroup); each web/worker process runs in {where}")
     print(
         f"size: {args.messages} stored messages drained per configuration, "
         f"{args.phase_seconds:.0f}s per latency phase"
     )
     logs = Path(tempfile.mkdtemp(prefix="socialdesk-bench-"))
-    results: dict[str, Any] = {"cores": cores, "load_average_at_start": load, "messages": args.messages}
+    results: dict[str, Any] = {
+        "cores": cores,
+        "load_average_at_start": load,
+        "messages": args.messages,
+        "separate_sessions": not args.one_session,
+    }
     pg = PostgresServer()
     rds = RedisServer()
     pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
