@@ -365,7 +365,8 @@ class Desk:
         concurrent increment was lost)."""
         with self.engine.connect() as conn:
             return conn.execute(
-                text("SELECT coalesce(sum(count), 0) FROM listening_count WHERE series LIKE 'brand:%:all'")
+                text("SELECT coalesce(sum(count), 0) FROM listening_count WHERE series LIKE :pattern"),
+                {"pattern": "brand:%:all"},
             ).scalar_one()
 
     def last_id(self) -> int:
