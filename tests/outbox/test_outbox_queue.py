@@ -153,10 +153,10 @@ def test_reply_api_queues_and_explains_limits(session, client):
     supervisor = f.headers(session, "supervisor")
     assert len(client.get("/api/v1/outbox?state=queued", headers=supervisor).json()) == 3
     assert client.get("/api/v1/outbox?state=lost", headers=supervisor).status_code == 422
-    assert (
-        client.post(f"/api/v1/conversations/{conversation.id}/handoff", json={}, headers=auth).status_code
-        == 201
-    )
+    handoff = client.post(f"/api/v1/conversations/{conversation.id}/handoff", json={}, headers=auth)
+    assert handoff.status_code == 201
+    author = handoff.json()["private"]["thread_key"]
+    assert handoff.json()["dm_thread_keys"][0] == author and handoff.json()["visibility"] == "mixed"
     session.expire_all()
     message = session.get(Message, ok.json()["message"]["id"])
     assert message.sent_by_agent_id == anna.id

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from socialdesk.conversations.actions_views import load
+from socialdesk.conversations.models import ConversationEvent
 from socialdesk.conversations.schemas import MessageOut
 from socialdesk.db.base import utcnow
 from socialdesk.outbox import service
@@ -108,7 +109,9 @@ def replies(conversation_id: int, session: DbSession, principal: CurrentPrincipa
 def handoff(
     conversation_id: int, body: HandoffIn, session: DbSession, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    """A short public reply ("we've sent you a DM") and the first DM, in this conversation."""
+    """A short public reply ("we've sent you a DM") and the first DM, in this conversation; the
+    customer's DM thread (``dm_thread_keys``) continues this conversation from now on, and an
+    existing private conversation on it is linked (``linked_conversation_id``), not merged."""
     conversation = load(session, conversation_id)
     try:
         public, private = service.handoff(
@@ -120,10 +123,18 @@ def handoff(
         )
     except service.ReplyError as exc:
         raise _error(exc) from exc
+    event = session.scalars(
+        select(ConversationEvent)
+        .where(ConversationEvent.conversation_id == conversation.id, ConversationEvent.kind == "handoff")
+        .order_by(ConversationEvent.id.desc())
+        .limit(1)
+    ).one()
     return {
         "public": MessageOut.model_validate(public).model_dump(mode="json"),
         "private": MessageOut.model_validate(private).model_dump(mode="json"),
         "visibility": conversation.visibility,
+        "dm_thread_keys": event.data.get("dm_thread_keys", []),
+        "linked_conversation_id": event.data.get("linked_conversation_id"),
     }
 
 
