@@ -7,8 +7,9 @@ The desk: 20 teams (languages × platforms, one senior), 200 agents (10 per team
 capacities 20–60), 10,000 open conversations assigned across them (so capacity checks count
 real rows through the ``(assignee_id, status)`` index). Each measured decision routes a fresh
 conversation of random language/platform/urgency: ``decide`` (team choice, eligible agents,
-capacity count, round-robin pick; read-only) and ``route`` (the decision plus the assignment
-write: event, last_assigned_at, flush). Without ``--pg-url`` a throwaway PostgreSQL is started.
+capacity count, round-robin pick; read-only) and ``route`` (the decision plus the claim of
+the agent and the assignment write: event, flush). The statements each sends are counted.
+Without ``--pg-url`` a throwaway PostgreSQL is started.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def build(session, agents: int, open_conversations: int, rng: random.Random):
 
 
 def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    from sqlalchemy import text
+    from sqlalchemy import event, text
     from sqlalchemy.orm import Session
 
     from socialdesk.conversations.models import Conversation
@@ -117,6 +118,13 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     results: dict[str, list[float]] = {"decide": [], "decide_cpu": [], "route": []}
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    queries = {"decide": 0, "route": 0}
     with Session(engine) as session:
         for i in range(args.decisions + 50):
             platform = rng.choice(PLATFORMS)
@@ -132,14 +140,18 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
             session.add(c)
             session.flush()
             c0 = time.thread_time()
+            s0 = statements[0]
             t0 = time.perf_counter()
             service.decide(session, c)
             t1 = time.perf_counter()
             c1 = time.thread_time()
+            s1 = statements[0]
             service.route(session, c)
             session.flush()
             t2 = time.perf_counter()
             if i >= 50:  # warm-up excluded
+                queries["decide"] += s1 - s0
+                queries["route"] += statements[0] - s1
                 results["decide"].append((t1 - t0) * 1000)
                 results["decide_cpu"].append((c1 - c0) * 1000)
                 results["route"].append((t2 - t1) * 1000)
@@ -147,10 +159,13 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 session.commit()
         session.rollback()
     engine.dispose()
-    return {
+    figures = {
         name: {"p50": statistics.median(v), "p95": pct(v, 95), "p99": pct(v, 99), "max": max(v)}
         for name, v in results.items()
     }
+    for name, n in queries.items():
+        figures[name]["queries"] = n / args.decisions
+    return figures
 
 
 def main() -> None:
@@ -194,9 +209,10 @@ def main() -> None:
                 if name != "decide"
                 else ("  (target p99 < 5 ms: " + ("met" if f["p99"] < 5 else "MISSED") + ")")
             )
+            queries = f"  ({f['queries']:.1f} statements each)" if "queries" in f else ""
             print(
                 f"  {backend:<10} {name:<10} p50 {f['p50']:6.2f} ms  p95 {f['p95']:6.2f} ms  "
-                f"p99 {f['p99']:6.2f} ms  max {f['max']:6.2f} ms{verdict}"
+                f"p99 {f['p99']:6.2f} ms  max {f['max']:6.2f} ms{verdict}{queries}"
             )
 
 
