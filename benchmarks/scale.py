@@ -1,6 +1,6 @@
 """Worker throughput with 1, 2, 4 worker processes, where the CPU goes, and latency under load.
 
-    .venv/bin/python benchmarks/scale.py [--messages 200] [--workers 1 2 4] [--phase-seconds 6]
+    .venv/bin/python benchmarks/scale.py [--messages 400] [--workers 1 2 4] [--phase-seconds 6]
         [--no-embedded] [--out var/bench/scale.json]
 
 Starts its own PostgreSQL and Redis (the test suite's helpers), one web process (uvicorn, the
@@ -585,7 +585,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=200, help="stored backlog drained per configuration")
+    parser.add_argument("--messages", type=int, default=400, help="stored backlog drained per configuration")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--phase-seconds", type=float, default=6.0)
     parser.add_argument("--no-embedded", action="store_true")
