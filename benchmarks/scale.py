@@ -417,7 +417,7 @@ class BackendStates:
                     elif state == "active":
                         key = "running a statement"
                     elif state == "idle in transaction":
-                        key = "idle in transaction"
+                        key = "idle in transaction (the worker computing)"
                     else:
                         key = "idle (between transactions)"
                     self.samples.setdefault(pid, []).append(key)
@@ -432,11 +432,13 @@ class BackendStates:
         self._thread.join()
 
     def shares(self) -> dict[str, float]:
-        """Shares over the backends that did work (a pool's spare connection idles throughout)."""
+        """Shares of the time the backends spent in a transaction. Time between transactions is
+        left out: a worker's pool hands out its connections in turn, so with two of them each
+        idles half the time however busy the worker is."""
         counts: dict[str, int] = {}
         for states in self.samples.values():
-            if any(not k.startswith("idle (") for k in states):
-                for key in states:
+            for key in states:
+                if key != "idle (between transactions)":
                     counts[key] = counts.get(key, 0) + 1
         total = sum(counts.values()) or 1
         return {k: round(v / total, 3) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
@@ -563,7 +565,7 @@ def measure(desk: Desk, messages: int, phase_seconds: float, redis_url: str) -> 
     print(f"    {cpu_line(drain['cpu'], drain['stored'])}", flush=True)
     if drain.get("worker_backends"):
         shares = ", ".join(f"{k} {v:.0%}" for k, v in drain["worker_backends"].items())
-        print(f"    worker backends: {shares}", flush=True)
+        print(f"    worker backends, of their time in a transaction: {shares}", flush=True)
     result["worker_backends"] = drain.get("worker_backends", {})
     if "listening_counted" in drain:
         total = desk.count("WHERE direction = 'inbound'")
