@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from socialdesk.brands.models import Brand, SocialAccount
@@ -257,8 +258,19 @@ def _message_summary(message: Message) -> dict[str, Any]:
 # --- storage behind the detectors --------------------------------------------------------------
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+@functools.lru_cache(maxsize=64)
+def _sums_statement(n: int) -> TextClause:
+    """SELECT of n range sums over listening_count, built once per n (building ~200 subqueries
+    with the ORM on every call costs more than running them)."""
+    table = SeriesCount.__tablename__
+    parts = [
+        f"(SELECT COALESCE(SUM(count), 0) FROM {table} WHERE series = :series "
+        f"AND bucket >= :a{i} AND bucket < :b{i})"
+        for i in range(n)
+    ]
+    bucket_type = SeriesCount.__table__.c.bucket.type
+    binds = [bindparam(f"{x}{i}", type_=bucket_type) for i in range(n) for x in "ab"]
+    return text("SELECT " + ", ".join(parts)).bindparams(*binds)
 
 
 class DbCounts:
@@ -287,26 +299,14 @@ class DbCounts:
         )
 
     def totals(self, series: str, ranges: list[tuple[datetime, datetime]]) -> list[int]:
-        """All ranges in one query: the rows of the merged ranges, summed per range here."""
-        merged: list[list[datetime]] = []
-        for a, b in sorted(ranges):
-            if merged and a <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], b)
-            else:
-                merged.append([a, b])
-        if not merged:
+        """All ranges in one statement: a summing subquery per range, each an index range scan,
+        so only the sums travel (a baseline reads up to ~200 ranges over 28 days of minutes)."""
+        if not ranges:
             return []
-        rows = self.session.execute(
-            select(SeriesCount.bucket, SeriesCount.count)
-            .where(
-                SeriesCount.series == series,
-                or_(*(and_(SeriesCount.bucket >= a, SeriesCount.bucket < b) for a, b in merged)),
-            )
-            .order_by(SeriesCount.bucket)
-        ).all()
-        return spikes.range_totals(
-            [(_aware(t), c) for t, c in rows], [(_aware(a), _aware(b)) for a, b in ranges]
-        )
+        params: dict[str, Any] = {"series": series}
+        for i, (a, b) in enumerate(ranges):
+            params[f"a{i}"], params[f"b{i}"] = a, b
+        return [int(v or 0) for v in self.session.execute(_sums_statement(len(ranges)), params).one()]
 
     def history_start(self, series: str) -> datetime | None:
         return self.session.scalar(select(func.min(SeriesCount.bucket)).where(SeriesCount.series == series))
