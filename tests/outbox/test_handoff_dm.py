@@ -311,3 +311,12 @@ def test_a_resolved_conversation_reopens_through_its_alias_inside_the_reopen_win
     post(client, account, x_dm("900000000000000005", "One more thing"))
     reopened = conversation_of(session, account, "900000000000000005")
     assert reopened.id == conversation.id and reopened.status == "open"
+
+
+def test_an_x_handoff_needs_the_accounts_user_id_to_match_the_dm_thread(session, fake):
+    account = connect(session, "x", fake)
+    conversation = f.conversation(session, account=account, author_id=X_CUSTOMER)
+    account.external_id = ""
+    with pytest.raises(service.ReplyError, match="no user id"):
+        service.handoff(session, conversation, actor=None)
+    assert session.scalars(select(ThreadAlias)).all() == []

@@ -413,6 +413,12 @@ def handoff(
         raise ReplyError("the public message has no author id, so there is nobody to send a DM to")
     account = session.get(SocialAccount, conversation.account_id)
     assert account is not None  # the foreign key
+    if account.platform == "x" and not account.external_id:
+        # X DM threads are keyed by both user ids: without ours the answer could not be matched.
+        raise ReplyError(
+            f"the X account {account.slug!r} has no user id (external_id); set it so the customer's "
+            "DMs can be kept in this conversation"
+        )
     keys = dm_thread_keys(account, parent.author_external_id)
     accounts = dm_accounts(session, account)
 
