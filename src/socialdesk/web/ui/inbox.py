@@ -6,7 +6,6 @@ service functions (``conversations.actions``, ``routing``, ``outbox``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,7 +103,9 @@ class InboxRow:
 def json_list_contains(session: Session, column: Any, value: Any) -> Any:
     """SQL: the JSON array in ``column`` holds ``value`` (PostgreSQL jsonb @>, SQLite json_each)."""
     if session.get_bind().dialect.name == "postgresql":
-        return column.op("@>")(func.cast(json.dumps([value]), JSONB))
+        # A jsonb-typed literal: a cast of a string parameter would bind the JSON text
+        # serialized once more (a JSON string, which no array contains).
+        return column.op("@>")(literal([value], type_=JSONB))
     each = func.json_each(column).table_valued("value")
     return exists(select(literal(1)).select_from(each).where(each.c.value == value))
 
