@@ -65,12 +65,13 @@ def test_multilingual_and_langid_reproduce() -> None:
 
 
 @needs_data
-def test_accurate_figure_reproduces() -> None:
+@pytest.mark.parametrize("task", ["emotion", "offensive"])
+def test_accurate_figure_reproduces(task: str) -> None:
     if not get_models().has_accurate:
         pytest.skip("accurate tier not built")
-    rec = _recorded("acc_emotion")
-    va = load_tweeteval_split(DATA / "tweeteval" / "emotion", "val")
-    pred = predict("emotion", va.texts, "accurate")
+    rec = _recorded(f"acc_{task}")
+    va = load_tweeteval_split(DATA / "tweeteval" / task, "val")
+    pred = predict(task, va.texts, "accurate")
     got = METRICS[rec["metric"]](va.labels, pred)
     # The int8 encoder is deterministic on one machine; allow for CPU kernel differences.
     assert abs(got - rec["validation"][rec["metric"]]) <= 0.01
@@ -80,3 +81,22 @@ def test_recorded_files_exist() -> None:
     for t in FAST_TASKS:
         assert (ARTIFACTS / f"{t}.npz").exists() and (ARTIFACTS / f"{t}.json").exists()
     assert Path(ARTIFACTS / "minilm-tokenizer.json").exists()
+
+
+def test_encoder_outputs_match_heads() -> None:
+    """The ONNX encoder gives the original sentence embedding plus the fine-tuned heads' logits,
+    and the ensembles read the columns of their own head."""
+    m = get_models()
+    if not m.has_accurate:
+        pytest.skip("accurate tier not built")
+    acc, enc = m.accurate()
+    x = enc.encode_inputs(["I am so angry with this delivery", "thanks, love it"])
+    assert x.shape == (2, enc.width) and enc.n_logits > 0
+    emb = x[:, : enc.width - enc.n_logits]
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+    for task in ("acc_emotion", "acc_offensive"):
+        info = _recorded(task)
+        assert info["method"] == "ensemble" and 0.0 <= info["head_weight"] <= 1.0
+        w = acc.models[task].meta["embedding_weights"]
+        # Only the head's logit rows carry weight (the ensemble does not read the embedding).
+        assert not w[: enc.width - enc.n_logits].any()

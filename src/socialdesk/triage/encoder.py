@@ -1,7 +1,9 @@
 """Sentence encoder for the accurate tier: MiniLM in ONNX (int8), run with onnxruntime.
 
-The graph includes the mean pooling and L2 normalisation, so its output is the sentence
-embedding; tokenisation uses the ``tokenizers`` library with the shipped tokenizer.json.
+The graph includes the mean pooling and L2 normalisation, so its ``embedding`` output is the
+sentence embedding of the original all-MiniLM-L6-v2; a second output ``logits`` holds the
+fine-tuned task heads (see ``train/finetune.py``) that share its lower layers. Tokenisation
+uses the ``tokenizers`` library with the shipped tokenizer.json.
 """
 
 from __future__ import annotations
@@ -37,11 +39,28 @@ class Encoder:
             str(folder / ONNX_NAME), opts, providers=["CPUExecutionProvider"]
         )
 
+        outs = [o.name for o in self.session.get_outputs()]
+        self.n_logits = int(self.session.get_outputs()[1].shape[1]) if "logits" in outs else 0
+
+    @property
+    def width(self) -> int:
+        return DIM + self.n_logits
+
+    def encode_inputs(self, texts: list[str]) -> np.ndarray:
+        """What the accurate heads read: [embedding | fine-tuned logits], (n, width)."""
+        emb, logits = self.encode_both(texts)
+        return np.hstack([emb, logits]) if self.n_logits else emb
+
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised sentence embeddings, (len(texts), 384) float32."""
+        return self.encode_both(texts, batch_size)[0]
+
+    def encode_both(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Sentence embeddings and the fine-tuned heads' logits ((n, 0) for an encoder without)."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
+        logits = np.zeros((len(texts), self.n_logits), dtype=np.float32)
         if not texts:
-            return out
+            return out, logits
         # Sorting by length keeps padding (wasted work) small within each batch.
         encs = self.tokenizer.encode_batch([t if t.strip() else "." for t in texts])
         order = np.argsort([len(e.ids) for e in encs], kind="stable")
@@ -55,5 +74,8 @@ class Encoder:
                 ids[r, : len(e)] = e
                 mask[r, : len(e)] = 1
             feeds = {"input_ids": ids, "attention_mask": mask}
-            out[idx] = self.session.run(None, feeds)[0]
-        return out
+            res = self.session.run(None, feeds)
+            out[idx] = res[0]
+            if self.n_logits:
+                logits[idx] = res[1]
+        return out, logits

@@ -54,7 +54,7 @@ def predict(
     if tier == "accurate":
         acc, enc = m.accurate()
         # The encoder saw training text with only handles/URLs normalised (as here).
-        logits = acc.logits(feats, enc.encode([normalize_handles(t) for t in texts]))
+        logits = acc.logits(feats, enc.encode_inputs([normalize_handles(t) for t in texts]))
         return acc.proba("acc_" + name, logits).argmax(1)
     logits = m.fast.logits(feats)
     return m.fast.proba(name, logits).argmax(1)

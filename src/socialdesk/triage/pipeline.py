@@ -106,13 +106,19 @@ class Models:
             if self._acc is None:
                 from .encoder import Encoder
 
+                self._encoder = Encoder(self.folder)
+                width = self._encoder.width
                 models = {}
                 for t in ACC_TASKS:
                     m = LinearModel.load(self.folder, t)
                     with np.load(self.folder / f"{t}.emb.npz", allow_pickle=False) as z:
-                        m.meta["embedding_weights"] = z["w"].astype(np.float32)
+                        w = z["w"].astype(np.float32)
+                    # Rows: the 384-d sentence embedding, then the fine-tuned heads' logits; a
+                    # head over the embedding alone has zero weight on the logits.
+                    if w.shape[0] < width:
+                        w = np.vstack([w, np.zeros((width - w.shape[0], w.shape[1]), np.float32)])
+                    m.meta["embedding_weights"] = w
                     models[t] = m
-                self._encoder = Encoder(self.folder)
                 self._acc = _Bank(models)
         return self._acc, self._encoder
 
@@ -252,7 +258,7 @@ def triage_batch(
         if m.has_accurate:
             acc, encoder = m.accurate()
             # The encoder saw training text with only handles/URLs normalised, as here.
-            emb = encoder.encode([normalize_handles(t) for t in clean])
+            emb = encoder.encode_inputs([normalize_handles(t) for t in clean])
             acc_logits = acc.logits(feats, emb)
             sent_en = acc.proba("acc_sentiment", acc_logits)
             sent_multi = acc.proba("acc_sentiment_multi", acc_logits)
