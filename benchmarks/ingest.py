@@ -395,6 +395,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="web processes (socialdesk serve --workers)")
     parser.add_argument("--connections", type=int, default=256, help="generator keep-alive connections")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="webhooks on PostgreSQL only")
     parser.add_argument("--only", choices=["import", "webhooks", "embedded"])
     parser.add_argument("--embedded-rate", type=float, default=50, help="offered rate, embedded run")
     args = parser.parse_args()
@@ -407,22 +408,22 @@ def main() -> None:
         return
     redis = RedisServer()
     try:
-        if args.only in (None, "webhooks"):
+        if args.only in (None, "webhooks") and not args.no_sqlite:
             with tempfile.TemporaryDirectory() as tmp:
                 bench_webhooks(
                     "SQLite (queue: Redis, no consumers)", f"sqlite:///{tmp}/web.db", args.rate,
                     args.duration, tmp, redis.url, args.workers, connections=args.connections,
                 )  # fmt: skip
-            if not args.no_postgres:
-                pg = durable_postgres()
-                try:
-                    with tempfile.TemporaryDirectory() as tmp:
-                        bench_webhooks(
-                            "PostgreSQL, fsync on (queue: Redis, no consumers)", pg.url, args.rate,
-                            args.duration, tmp, redis.url, args.workers, postmaster_pid(pg), args.connections,
-                        )  # fmt: skip
-                finally:
-                    pg.stop()
+        if args.only in (None, "webhooks") and not args.no_postgres:
+            pg = durable_postgres()
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    bench_webhooks(
+                        "PostgreSQL, fsync on (queue: Redis, no consumers)", pg.url, args.rate,
+                        args.duration, tmp, redis.url, args.workers, postmaster_pid(pg), args.connections,
+                    )  # fmt: skip
+            finally:
+                pg.stop()
         if args.only in (None, "embedded"):
             # The embedded default: the same process also runs every pipeline step.
             with tempfile.TemporaryDirectory() as tmp:

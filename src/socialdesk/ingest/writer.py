@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # Two writers storing the same new thread or customer at once: the loser's unique constraint
 # fails, and on a retry it finds what the winner stored.
 ATTEMPTS = 3
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(slots=True)
@@ -48,7 +50,7 @@ class _Waiter:
 
 
 class BatchWriter:
-    def __init__(self, interval: float = 0.005, max_batch: int = 1000) -> None:
+    def __init__(self, interval: float = 0.01, max_batch: int = 1000) -> None:
         self.interval = interval
         self.max_batch = max_batch
         self._pending: deque[_Waiter] = deque()
@@ -77,6 +79,10 @@ class BatchWriter:
         with self._wake:
             self._pending.append(waiter)
             if self._thread is None or not self._thread.is_alive():
+                # The writer waits on the database a dozen times a batch and must get the
+                # interpreter back at once each time, not after a request handler's full
+                # 5 ms switch interval (with several batches' worth of requests waiting on it).
+                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
                 self._thread = threading.Thread(
                     target=self._run, name="socialdesk-ingest-writer", daemon=True
                 )
