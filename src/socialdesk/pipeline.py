@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from socialdesk.analytics.steps import analytics_step
+from socialdesk.analytics.surveys import is_survey_reply
 from socialdesk.config import get_settings
 from socialdesk.conversations.actions import wake_on_customer_message_step
 from socialdesk.conversations.models import Message
@@ -48,7 +49,8 @@ def triage_step(session: Session, message: Message) -> None:
     message.issue_type = result["issue_type"]["label"]
     message.urgency = int(result["urgency"]["score"])
     conversation = message.conversation
-    if conversation is not None:
+    # A CSAT survey answer is no customer message: its sentiment is not copied onto the conversation.
+    if conversation is not None and not is_survey_reply(session, message):
         if not conversation.language:
             conversation.language = message.language
         conversation.sentiment = message.sentiment

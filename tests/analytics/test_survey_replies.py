@@ -132,3 +132,48 @@ def test_messages_that_are_no_answer_still_reopen_or_start_a_conversation(sessio
     expired = at("10:00") + timedelta(days=8)
     deliver(account, factories.inbound(thread_key="dm-u4", author_id="u4", text="5", sent_at=expired))
     assert _threads(session, "u4") == 2 and session.get(CsatSurvey, survey4.id).rating is None
+
+
+def test_a_survey_answer_has_none_of_a_customer_messages_side_effects(session, deliver, account):
+    """No "message created" automation, no sentiment copied onto the conversation, no sentiment shift."""
+    from socialdesk.analytics.kpis import sentiment_shift
+    from socialdesk.analytics.models import ConversationSentiment
+    from socialdesk.analytics.reference import gather_parts_from_events
+    from socialdesk.automation.models import AutomationRule, AutomationRun
+
+    rule = AutomationRule(name="every customer message", event="message_created", conditions={}, actions=[])
+    session.add(rule)
+    session.commit()
+    conv, survey = _surveyed(session, deliver, account, "u5")
+    runs = select(func.count()).select_from(AutomationRun).where(AutomationRun.rule_id == rule.id)
+    assert session.scalar(runs) == 1  # the customer's message fired the rule
+    session.refresh(conv)
+    first = session.scalars(
+        select(Message).where(Message.conversation_id == conv.id, Message.direction == "inbound")
+    ).one()
+    assert first.sentiment and conv.sentiment == first.sentiment
+    text = "5 great service, thank you so much, I love it!"
+    answer = deliver(
+        account, factories.inbound(thread_key="dm-u5", author_id="u5", text=text, sent_at=at("11:00"))
+    )
+    session.refresh(survey)
+    assert survey.rating == 5 and survey.answer_message_id == answer.id
+    assert surveys.is_survey_reply(session, answer) and not surveys.is_survey_reply(session, first)
+    # Triage still labels the answer itself, differently from the request (so copying would show).
+    assert answer.sentiment and answer.sentiment != first.sentiment
+    assert session.scalar(runs) == 1  # but no "message created" rule fired on it
+    session.refresh(conv)
+    assert conv.sentiment == first.sentiment
+    # The sentiment shift reads customer messages only: one here, so no shift, on the rollup
+    # (as the pipeline keeps it and as rebuilt from the events) and on the reference path.
+    row = session.get(ConversationSentiment, conv.id)
+    assert (row.first_sentiment, row.last_sentiment, row.last_at) == (first.sentiment, first.sentiment, T0)
+    refresh(session)
+    from socialdesk.analytics.rollup import recompute
+
+    recompute(session, [conv.id])
+    session.refresh(row)
+    assert (row.first_sentiment, row.last_sentiment, row.last_at) == (first.sentiment, first.sentiment, T0)
+    f = build_filters(session)
+    assert sentiment_shift(session, f)["overall"]["conversations"] == 0
+    assert gather_parts_from_events(session, f, at("12:00")).shifts == []

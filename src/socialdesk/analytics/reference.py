@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from socialdesk.analytics.business import Resolver
 from socialdesk.analytics.kpis import ACTIVE, Filters, ReportParts, assemble
 from socialdesk.analytics.models import CsatSurvey
+from socialdesk.analytics.surveys import survey_reply_keys
 from socialdesk.analytics.timeline import Event, replay
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 from socialdesk.customers.models import Customer
@@ -137,14 +138,18 @@ def gather_parts_from_events(session: Session, f: Filters, now: datetime | None 
     if f.until is not None:
         triaged_in_range = triaged_in_range.where(Message.sent_at < f.until)
     triaged: dict[int, list[tuple[datetime, int, str]]] = defaultdict(list)
-    for cid, mid, sent_at, sentiment in session.execute(
-        select(Message.conversation_id, Message.id, Message.sent_at, Message.sentiment).where(
+    answers = survey_reply_keys(session)  # survey answers are no customer messages for the shift
+    for cid, mid, sent_at, sentiment, external_id in session.execute(
+        select(
+            Message.conversation_id, Message.id, Message.sent_at, Message.sentiment, Message.external_id
+        ).where(
             Message.direction == "inbound",
             Message.sentiment != "",
             Message.conversation_id.in_(triaged_in_range.distinct().scalar_subquery()),
         )
     ):
-        triaged[cid].append((sent_at, mid, sentiment))
+        if (cid, external_id) not in answers:
+            triaged[cid].append((sent_at, mid, sentiment))
     for cid, conv in conversations.items():
         country = countries.get(conv.customer_id, "")
         if not _passes(f, conv, country, conv.assignee_id):

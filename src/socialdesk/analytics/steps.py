@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from socialdesk.analytics.engagement import record_from_message
 from socialdesk.analytics.rollup import record_sentiment
-from socialdesk.analytics.surveys import answer_from_reply
+from socialdesk.analytics.surveys import answer_from_reply, is_survey_reply
 from socialdesk.conversations.models import Message
 
 
@@ -17,6 +17,8 @@ def analytics_step(session: Session, message: Message) -> None:
         return
     if message.direction != "inbound":
         return
-    record_sentiment(session, message)
+    # A survey answer is no customer message: its sentiment is not the conversation's (CSAT has it).
+    if not is_survey_reply(session, message):
+        record_sentiment(session, message)
     if message.kind == "message":
         answer_from_reply(session, message)

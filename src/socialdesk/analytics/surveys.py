@@ -313,3 +313,34 @@ def customer_history(session: Session, customer_id: int, limit: int = 20) -> lis
         }
         for s in rows
     ]
+
+
+def survey_reply_keys(session: Session, conversation_ids: Any = None) -> set[tuple[int, str]]:
+    """(conversation id, message external id) of every customer message recorded as a survey answer.
+
+    Threading records such a message as a ``survey_reply`` event naming the message's
+    ``external_id``; these messages are answers, not requests, so they carry no side effect of
+    a customer message (no automation, no conversation sentiment, no sentiment shift).
+    """
+    stmt = select(ConversationEvent.conversation_id, ConversationEvent.data).where(
+        ConversationEvent.kind == "survey_reply"
+    )
+    if conversation_ids is not None:
+        stmt = stmt.where(ConversationEvent.conversation_id.in_(list(conversation_ids)))
+    return {(cid, str((data or {}).get("external_id", ""))) for cid, data in session.execute(stmt)}
+
+
+def is_survey_reply(session: Session, message: Message) -> bool:
+    """Whether this stored customer message was recorded as a survey answer (``survey_reply``)."""
+    if message.direction != "inbound" or message.conversation_id is None:
+        return False
+    session.flush()  # the batch writer's events may still be pending in this session
+    for data in session.scalars(
+        select(ConversationEvent.data).where(
+            ConversationEvent.conversation_id == message.conversation_id,
+            ConversationEvent.kind == "survey_reply",
+        )
+    ):
+        if (data or {}).get("external_id") == message.external_id:
+            return True
+    return False

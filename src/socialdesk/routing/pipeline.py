@@ -19,6 +19,7 @@ def routing_step(session: Session, message: Message) -> None:
     conversation = message.conversation
     if message.processed_at is not None or conversation is None:
         return
+    from socialdesk.analytics.surveys import is_survey_reply
     from socialdesk.automation.engine import dispatch
 
     session.flush()
@@ -49,5 +50,6 @@ def routing_step(session: Session, message: Message) -> None:
         dispatch(session, "conversation_created", conversation, message=message)
     if reopened:
         dispatch(session, "conversation_reopened", conversation, message=message)
-    if message.direction == "inbound":
+    # A CSAT survey answer (recorded as ``survey_reply``) is no new customer message for the rules.
+    if message.direction == "inbound" and not is_survey_reply(session, message):
         dispatch(session, "message_created", conversation, message=message)
