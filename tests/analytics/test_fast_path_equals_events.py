@@ -12,9 +12,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from socialdesk.analytics import kpis
-from socialdesk.analytics.models import CsatSurvey
+from socialdesk.analytics.models import CsatSurvey, RollupState
 from socialdesk.analytics.reference import report_figures_from_events
 from socialdesk.analytics.reports import BREAKDOWNS
 from socialdesk.analytics.rollup import rebuild_all, refresh
@@ -206,4 +207,39 @@ def test_fast_report_equals_the_replay_of_events_including_late_events(session):
     session.commit()
     assert refresh(session) >= 12
     session.commit()
+    _assert_equal(session, world)
+
+
+def test_refresh_replays_only_the_conversations_that_miss_an_event(session):
+    """Nothing new: nothing replayed (the report only reads). A new event, or one that commits
+    late with an id below the watermark, gets exactly its conversation replayed."""
+    world = _world(session)
+    rebuild_all(session)
+    session.commit()
+    assert refresh(session) == 0
+    a, b = world["conversations"][0], world["conversations"][1]
+    top = session.scalar(select(func.max(ConversationEvent.id)))
+
+    def late(conv, event_id: int | None) -> None:
+        session.add(
+            ConversationEvent(
+                id=event_id,
+                conversation_id=conv.id,
+                kind="assigned",
+                at=conv.first_message_at + timedelta(minutes=1),
+                data={"agent_id": world["agents"][2].id},
+            )
+        )
+        session.commit()
+
+    late(a, top + 100)
+    assert refresh(session) == 1
+    session.commit()
+    assert refresh(session) == 0  # replayed once, not again on every call
+    # Committed after the refresh above, with a lower id than the watermark it left.
+    late(b, top + 50)
+    assert session.get(RollupState, "events").value == top + 100
+    assert refresh(session) == 1
+    session.commit()
+    assert refresh(session) == 0
     _assert_equal(session, world)

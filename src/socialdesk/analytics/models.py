@@ -98,6 +98,9 @@ class ConversationFacts(Base):
     sla_next_response_at: Mapped[datetime | None] = mapped_column(default=None)
     sla_resolution_at: Mapped[datetime | None] = mapped_column(default=None)
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # How many events the rollup was built from: a conversation whose event count differs has
+    # an event it misses (new, or committed late with a lower id) and is replayed again.
+    event_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

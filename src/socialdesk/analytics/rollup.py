@@ -1,8 +1,10 @@
 """Keeping the analytics rollups in step with the conversation events.
 
-`refresh` folds in every conversation that has events newer than the watermark (with a small
-overlap, because on PostgreSQL a lower event id can commit after a higher one was seen);
+`refresh` folds in every conversation that has events its rollup was not built from, looking at
+the conversations with an event newer than the watermark (with a small overlap, because on
+PostgreSQL a lower event id can commit after a higher one was seen) and comparing event counts;
 `recompute` rebuilds chosen conversations from their whole timeline, so both are idempotent.
+The scheduler refreshes every few seconds, so the reports normally only read.
 The pipeline step keeps the per-conversation sentiment (first/last customer message) current.
 """
 
@@ -89,8 +91,11 @@ def record_sentiment(session: Session, message: Message) -> None:
 
 
 def _rebuild_sentiment(session: Session, ids: Sequence[int]) -> None:
+    from socialdesk.analytics.surveys import survey_reply_keys
+
+    answers = survey_reply_keys(session, ids)  # survey answers are no customer messages here
     rows = session.execute(
-        select(Message.conversation_id, Message.sent_at, Message.sentiment)
+        select(Message.conversation_id, Message.sent_at, Message.sentiment, Message.external_id)
         .where(
             Message.conversation_id.in_(ids),
             Message.direction == "inbound",
@@ -99,7 +104,9 @@ def _rebuild_sentiment(session: Session, ids: Sequence[int]) -> None:
         .order_by(Message.conversation_id, Message.sent_at, Message.id)
     ).all()
     merged: dict[int, dict] = {}
-    for conv_id, at, sentiment in rows:
+    for conv_id, at, sentiment, external_id in rows:
+        if (conv_id, external_id) in answers:
+            continue
         row = merged.get(conv_id)
         if row is None:
             merged[conv_id] = {
@@ -207,6 +214,7 @@ def recompute(session: Session, conversation_ids: Iterable[int]) -> int:
                     "sla_resolution": t.sla["resolution"].result,
                     "sla_resolution_at": t.sla["resolution"].at,
                     "last_event_id": t.last_event_id,
+                    "event_count": len(events),
                     "computed_at": now,
                 }
             )
@@ -222,21 +230,54 @@ def recompute(session: Session, conversation_ids: Iterable[int]) -> int:
     return done
 
 
+def stale(session: Session, mark: int) -> list[int]:
+    """Conversations whose rollups miss an event, among those with an event id above ``mark - OVERLAP``.
+
+    A conversation is stale when its event count differs from the count its rollup was built
+    from: that catches new events and events that committed late with an id below the
+    watermark (PostgreSQL hands out ids before commit), and leaves out conversations already
+    replayed by an earlier refresh. Reads a few hundred index entries when nothing is new.
+    """
+    window = (
+        select(ConversationEvent.conversation_id)
+        .where(ConversationEvent.id > mark - OVERLAP)
+        .distinct()
+        .scalar_subquery()
+    )
+    counts = dict(
+        session.execute(
+            select(ConversationEvent.conversation_id, func.count())
+            .where(ConversationEvent.conversation_id.in_(window))
+            .group_by(ConversationEvent.conversation_id)
+        ).all()
+    )
+    if not counts:
+        return []
+    built = dict(
+        session.execute(
+            select(ConversationFacts.conversation_id, ConversationFacts.event_count).where(
+                ConversationFacts.conversation_id.in_(window)
+            )
+        ).all()
+    )
+    return sorted(cid for cid, n in counts.items() if built.get(cid) != n)
+
+
 def refresh(session: Session) -> int:
-    """Fold new events into the rollups; returns how many conversations were recomputed."""
+    """Fold new and late events into the rollups; returns how many conversations were replayed.
+
+    The scheduler runs this every few seconds (``scheduler.py``, job "rollups"), so a report
+    normally finds nothing to fold; every API call, dashboard and report still calls it first,
+    so a figure never misses an event that committed before the call.
+    """
     state = session.get(RollupState, WATERMARK)
     mark = state.value if state else 0
     newest = session.scalar(select(func.max(ConversationEvent.id))) or 0
-    if state is not None and newest == mark:
-        return 0
-    ids = session.scalars(
-        select(ConversationEvent.conversation_id).where(ConversationEvent.id > mark - OVERLAP).distinct()
-    ).all()
-    done = recompute(session, ids)
+    done = recompute(session, stale(session, mark))
     if state is None:
         session.add(RollupState(key=WATERMARK, value=newest))
-    else:
-        state.value = max(state.value, newest)
+    elif newest > state.value:
+        state.value = newest
     session.flush()
     return done
 
