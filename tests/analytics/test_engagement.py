@@ -156,3 +156,49 @@ def test_a_brand_post_arriving_by_webhook_records_its_counts(session):
     row = session.get(PostMetrics, message_id)
     assert (row.likes, row.shares, row.impressions) == (70, 11, 0)
     assert engagement_rate(session, Filters())["overall"]["engagement_rate"] is None  # no impressions
+
+
+def test_facebook_reactions_and_instagram_insights_from_their_documented_examples(client, session):
+    (fb,) = engagement.counts_from_payload("facebook", payload("facebook/object_reactions_summary.json"))
+    assert fb.given() == {"likes": 28} and fb.external_id == "your-post-id"  # every reaction type
+    (ig,) = engagement.counts_from_payload("instagram", payload("instagram/media_insights.json"))
+    # "engagement" is likes + comments as one number; reach is not an impression count.
+    assert ig.given() == {"impressions": 13, "likes": 8} and ig.external_id == "media_id"
+    # Other Meta payloads carry no post counts: refused, not read as zeros.
+    for platform, name in (
+        ("facebook", "facebook/feed_status_add.json"),
+        ("facebook", "facebook/feed_comment_add.json"),
+        ("instagram", "instagram/messaging_text.json"),
+    ):
+        with pytest.raises(engagement.PayloadError):
+            engagement.counts_from_payload(platform, payload(name))
+
+    brand = factories.brand(session, "acme")
+    when = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    page = _post(session, factories.account(session, "facebook", brand_obj=brand), "your-post-id", when)
+    media = _post(session, factories.account(session, "instagram", brand_obj=brand), "media_id", when)
+    token = create_token(session, "metrics", role="supervisor")
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def post(platform: str, name: str):
+        return client.post(f"/api/v1/analytics/posts/metrics/{platform}", json=payload(name), headers=headers)
+
+    answer = post("facebook", "facebook/object_reactions_summary.json")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "recorded": [{"message_id": page.id, "external_id": "your-post-id", "likes": 28}],
+        "unknown": [],
+    }
+    assert post("instagram", "instagram/media_insights.json").status_code == 200
+    # The id belongs to the platform named in the path: the Facebook post is no Instagram media.
+    assert post("instagram", "facebook/object_reactions_summary.json").status_code == 422
+    assert post("facebook", "instagram/media_insights.json").status_code == 422
+    session.expire_all()
+    fb_row, ig_row = session.get(PostMetrics, page.id), session.get(PostMetrics, media.id)
+    assert (fb_row.impressions, fb_row.likes, fb_row.replies, fb_row.shares) == (0, 28, 0, 0)
+    assert (ig_row.impressions, ig_row.likes, ig_row.replies, ig_row.shares) == (13, 8, 0, 0)
+    overall = engagement_rate(session, Filters())["overall"]
+    # Facebook gives no impressions: its reactions count as engagements, not in the rate.
+    assert (overall["posts"], overall["posts_with_impressions"], overall["engagements"]) == (2, 1, 36)
+    assert overall["engagement_rate"] == round(8 / 13, 4)

@@ -11,6 +11,16 @@ published examples the tests use):
   ``likeCount``, ``commentCount`` (replies); YouTube gives no share count. The list is ``items``
   in the API reference (``videos`` in the getting-started guide's example; both are read).
 
+- Facebook: a Page post read with ``fields=reactions.summary(total_count)`` (Graph API "Object
+  Reactions" example): ``reactions.summary.total_count`` counts as likes (every reaction type:
+  like, love, haha...). Comments and shares summaries are not read: no published example
+  response was found to test against.
+- Instagram: ``GET /<media-id>/insights`` (Insights guide, "Instagram media request" example):
+  the ``impressions`` metric, and ``engagement`` ("likes and comments on the media object", one
+  number: recorded as likes, replies left as they are). The media's id is the part of each
+  metric's ``id`` before ``/insights/``. The media fields ``like_count`` / ``comments_count``
+  are not read: no published example response was found.
+
 A count a payload does not give stays as it was (``None`` here), so a public-metrics payload
 and a private-metrics one for the same post combine. Posts without impressions count toward
 engagements but are left out of the rate (docs/kpis.md, "Engagement rate").
@@ -102,6 +112,37 @@ def _youtube_video(video: dict[str, Any]) -> PostCounts | None:
     return counts if counts.given() else None
 
 
+def _facebook_post(post: dict[str, Any]) -> PostCounts | None:
+    reactions = post.get("reactions")
+    summary = reactions.get("summary") if isinstance(reactions, dict) else None
+    if not isinstance(post.get("id"), str) or not isinstance(summary, dict):
+        return None
+    counts = PostCounts(external_id=post["id"], likes=_int(summary.get("total_count")))
+    return counts if counts.given() else None
+
+
+_INSTAGRAM_METRICS = {"impressions": "impressions", "engagement": "likes"}
+
+
+def _instagram_insights(metrics: list[Any]) -> list[PostCounts | None]:
+    """One PostCounts per media in an insights response (metric ids are ``<media>/insights/...``)."""
+    by_media: dict[str, PostCounts] = {}
+    for metric in metrics:
+        if not isinstance(metric, dict) or metric.get("name") not in _INSTAGRAM_METRICS:
+            continue
+        metric_id, values = metric.get("id"), metric.get("values")
+        if not isinstance(metric_id, str) or "/insights/" not in metric_id or not isinstance(values, list):
+            continue
+        # A lifetime metric has one value; the last one is the latest otherwise.
+        value = _int(values[-1].get("value")) if values and isinstance(values[-1], dict) else None
+        if value is None:
+            continue
+        media = metric_id.split("/insights/", 1)[0]
+        counts = by_media.setdefault(media, PostCounts(external_id=media))
+        setattr(counts, _INSTAGRAM_METRICS[metric["name"]], value)
+    return list(by_media.values())
+
+
 def counts_from_payload(platform: str, payload: Any) -> list[PostCounts]:
     """Every post with counts in a platform's API response; PayloadError when there is none."""
     if not isinstance(payload, dict):
@@ -114,8 +155,15 @@ def counts_from_payload(platform: str, payload: Any) -> list[PostCounts]:
     elif platform == "youtube":
         videos = payload.get("items", payload.get("videos", []))
         found = [_youtube_video(v) for v in videos if isinstance(v, dict)] if isinstance(videos, list) else []
+    elif platform == "facebook":
+        found = [_facebook_post(payload)]
+    elif platform == "instagram":
+        metrics = payload.get("data")
+        found = _instagram_insights(metrics) if isinstance(metrics, list) else []
     else:
-        raise PayloadError(f"counts are read from x and youtube payloads, not {platform!r}")
+        raise PayloadError(
+            f"counts are read from x, youtube, facebook and instagram payloads, not {platform!r}"
+        )
     posts = [p for p in found if p is not None]
     if not posts:
         raise PayloadError(f"no post with counts in this {platform} payload")

@@ -133,8 +133,10 @@ def post_platform_metrics(
     principal: Principal = require_role(*MANAGERS),
 ) -> dict[str, Any]:
     """Record the counts from a platform's own API response (an X Posts lookup with
-    ``tweet.fields=public_metrics``, a YouTube ``videos.list`` with ``part=statistics``) on the
-    brand's posts it names; ids that are not the brand's stored posts come back as ``unknown``."""
+    ``tweet.fields=public_metrics``, a YouTube ``videos.list`` with ``part=statistics``, a Facebook
+    Page post with ``fields=reactions.summary(total_count)``, an Instagram media ``/insights``
+    response) on the brand's posts it names; ids that are not the brand's stored posts come back
+    as ``unknown``."""
     try:
         posts = engagement.counts_from_payload(platform, payload)
     except engagement.PayloadError as exc:
