@@ -1,13 +1,19 @@
-"""On SQLite the bulk importer hands rows to the driver itself: it must write, byte for byte,
-what SQLAlchemy's own executemany writes (same conversions, same defaults)."""
+"""The bulk importer hands rows to the driver itself: it must write exactly what SQLAlchemy's
+own executemany writes (same conversions, same defaults), on SQLite and PostgreSQL."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import insert, text
 
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 from socialdesk.ingest.bulk import BulkIngestor
 from tests import factories
+
+
+@pytest.fixture
+def db_url(any_db_url: str) -> str:
+    return any_db_url
 
 
 def differing_columns(session, table) -> set[str]:

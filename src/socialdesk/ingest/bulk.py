@@ -368,21 +368,33 @@ class BulkIngestor:
         self._reset_batch()
 
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """One executemany. On SQLite the rows go to the driver directly, converted by the
-        columns' own SQLAlchemy bind processors and defaults: SQLAlchemy's per-row parameter
-        handling costs more than SQLite's insert itself. Elsewhere, and for rows of mixed
-        shapes, SQLAlchemy's executemany."""
+        """Insert rows of one shape, converted by the columns' own SQLAlchemy bind processors
+        and defaults, straight to the driver: SQLAlchemy's per-row parameter handling costs
+        more than the database's insert. SQLite takes them as one executemany; PostgreSQL as
+        multi-row INSERTs (its executemany runs a statement per row). Rows of mixed shapes
+        and other databases go through SQLAlchemy's executemany."""
         connection = self.session.connection()
+        dialect = connection.dialect
         keys = rows[0].keys()
-        if connection.dialect.name != "sqlite" or any(row.keys() != keys for row in rows):
+        if dialect.name not in ("sqlite", "postgresql") or any(row.keys() != keys for row in rows):
             self.session.execute(insert(table), rows)
             return
-        sql, plan = _sqlite_insert_plan(table, tuple(keys), connection.dialect)
+        head, plan = _insert_plan(table, tuple(keys), dialect)
         columns = []
         for key, default, process in plan:
             values = [row[key] for row in rows] if key is not None else [default() for _ in rows]
             columns.append([process(v) for v in values] if process is not None else values)
-        connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        tuples = list(zip(*columns, strict=True))
+        if dialect.name == "sqlite":
+            connection.exec_driver_sql(f"{head} ({', '.join('?' * len(plan))})", tuples)
+            return
+        one = f"({', '.join(['%s'] * len(plan))})"
+        per_statement = max(1, 60_000 // len(plan))  # PostgreSQL takes at most 65,535 parameters
+        for start in range(0, len(tuples), per_statement):
+            chunk = tuples[start : start + per_statement]
+            connection.exec_driver_sql(
+                f"{head} {', '.join([one] * len(chunk))}", tuple(v for row in chunk for v in row)
+            )
 
     def _write_profiles(self) -> None:
         """Refreshed identities, and their customers' follower counts (never lowered)."""
@@ -399,11 +411,11 @@ class BulkIngestor:
 
 
 @lru_cache(maxsize=64)
-def _sqlite_insert_plan(
+def _insert_plan(
     table: Table, keys: tuple[str, ...], dialect: Dialect
 ) -> tuple[str, list[tuple[str | None, Callable[[], Any] | None, Callable[[Any], Any] | None]]]:
-    """INSERT for ``keys`` plus the columns SQLAlchemy would fill from Python-side defaults,
-    with each column's bind processor: (key or None, default, processor) per column."""
+    """``INSERT INTO t (columns) VALUES`` for ``keys`` plus the columns SQLAlchemy would fill
+    from Python-side defaults, and per column (key or None, default, bind processor)."""
     plan: list[tuple[str | None, Callable[[], Any] | None, Callable[[Any], Any] | None]] = []
     names: list[str] = []
     for column in table.columns:
@@ -419,8 +431,7 @@ def _sqlite_insert_plan(
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         plan.append((column.key if default is None else None, default, process))
     table_name = dialect.identifier_preparer.format_table(table)
-    sql = f"INSERT INTO {table_name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    return sql, plan
+    return f"INSERT INTO {table_name} ({', '.join(names)}) VALUES", plan
 
 
 def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:
