@@ -55,6 +55,7 @@ FIRST_DUE_INDEX = "ix_conversation_first_due_cover"
 NEXT_DUE_INDEX = "ix_conversation_next_due_cover"
 RECENT_INDEX = "ix_conversation_recent_cover"
 PRIORITY_INDEX = "ix_conversation_priority_cover"
+LABELLED_INDEX = "ix_conversation_labelled"
 # The SLA countdown turns amber with less than this left, red at breach.
 AMBER_SECONDS = 30 * 60
 
@@ -241,18 +242,26 @@ def _walk_index(
     """
     if not walk or session.get_bind().dialect.name != "sqlite":
         return list(session.scalars(query.limit(limit)))
-    ids_query = query.with_only_columns(Conversation.id).limit(limit)
-    sql = str(ids_query.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
-    hinted = sql.replace("FROM conversation", f"FROM conversation INDEXED BY {index}", 1)
-    try:
-        with session.begin_nested():
-            ids = [row[0] for row in session.execute(text(hinted))]
-    except OperationalError:  # the index is missing (an old schema): let the planner choose
+    found = _rows_along(session, query.with_only_columns(Conversation.id).limit(limit), index)
+    if found is None:  # the index is missing (an old schema): let the planner choose
         return list(session.scalars(query.limit(limit)))
+    ids = [row[0] for row in found]
     if not ids:
         return []
     rows = {c.id: c for c in session.scalars(query.where(Conversation.id.in_(ids)).order_by(None))}
     return [rows[i] for i in ids if i in rows]
+
+
+def _rows_along(session: Session, query: Select, index: str) -> list[Any] | None:
+    """SQLite: the rows of ``query`` read along ``index`` (INDEXED BY on the conversation table);
+    None if that index does not exist."""
+    sql = str(query.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    hinted = sql.replace("FROM conversation", f"FROM conversation INDEXED BY {index}", 1)
+    try:
+        with session.begin_nested():
+            return list(session.execute(text(hinted)))
+    except OperationalError:
+        return None
 
 
 def _due(c: Conversation) -> datetime:
@@ -377,7 +386,9 @@ def label_counts(session: Session, limit: int = 20) -> list[tuple[str, int]]:
     """Labels on active conversations with their counts, most used first: one grouped query."""
     active = Conversation.status.in_(ACTIVE_STATUSES)
     # Written as the partial index ix_conversation_labelled's condition (a literal, not a bound
-    # parameter), so the planner reads that small index instead of every active conversation.
+    # parameter), so it can be read instead of every active conversation. SQLite's planner
+    # prefers any index that leads with status (80,000 table lookups, 250 ms at 200,000
+    # conversations), so there the query names the index.
     if session.get_bind().dialect.name == "postgresql":
         label = func.jsonb_array_elements_text(Conversation.labels).table_valued("value").render_derived()
         labelled = text("conversation.labels != '[]'::jsonb")
@@ -393,7 +404,9 @@ def label_counts(session: Session, limit: int = 20) -> list[tuple[str, int]]:
         .order_by(func.count().desc(), label.c.value)
         .limit(limit)
     )
-    return [(str(v), int(n)) for v, n in session.execute(query)]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows = _rows_along(session, query, LABELLED_INDEX) if sqlite else None
+    return [(str(v), int(n)) for v, n in (rows if rows is not None else session.execute(query))]
 
 
 def filter_choices(session: Session) -> dict[str, list[tuple[str, str]]]:
