@@ -248,7 +248,10 @@ def _walk_index(
     ids = [row[0] for row in found]
     if not ids:
         return []
-    rows = {c.id: c for c in session.scalars(query.where(Conversation.id.in_(ids)).order_by(None))}
+    # By id alone: the walk applied the filters, and with them the planner may prefer a
+    # status-led index over the 50 primary-key lookups.
+    by_id = select(Conversation).where(Conversation.id.in_(ids)).options(selectinload(Conversation.customer))
+    rows = {c.id: c for c in session.scalars(by_id)}
     return [rows[i] for i in ids if i in rows]
 
 
