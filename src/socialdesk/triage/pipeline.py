@@ -293,6 +293,13 @@ def triage_batch(
         ex_emo = ex[prefix + "emotion"]
         ex_off = ex[prefix + "offensive"]
 
+    # The accurate ensembles also read the fine-tuned MiniLM head, which has no words to show.
+    head_note: dict[str, list[str]] = {}
+    for task in ("emotion", "offensive"):
+        meta = bank.models[prefix + task].meta
+        w = meta.get("head_weight") if meta.get("method") == "ensemble" else None
+        head_note[task] = [f"fine-tuned MiniLM head (weight {w}) and the words below"] if w else []
+
     results: list[TriageResult] = []
     for i in range(n):
         text = clean[i]
@@ -320,8 +327,9 @@ def triage_batch(
             expl["sentiment"] = [f"{used_tier} model {s_name}",
                                  *(ex_en[i] if use_en[i] else ex_multi[i])]
             expl["emotion"] = [f"{used_tier} model emotion (trained on English tweets)",
-                               *ex_emo[i]]
+                               *head_note["emotion"], *ex_emo[i]]
             expl["offensive"] = [
+                *(head_note["offensive"] if offensive.label else []),
                 *(ex_off[i] if offensive.label else []),
                 *[f"offensive word: {w}" for w in off_words[:3]],
             ]
