@@ -536,14 +536,16 @@ def csat(session: Session, f: Filters, group_by: str | None = None) -> dict[str,
     return result
 
 
-def _csat_summary(ratings: list[int]) -> dict[str, Any]:
+def _csat_summary(ratings: list[int], distribution: bool = True) -> dict[str, Any]:
     n = len(ratings)
-    return {
+    out: dict[str, Any] = {
         "answers": n,
         "csat": round(sum(1 for r in ratings if r >= 4) / n, 4) if n else None,
         "average_rating": round(sum(ratings) / n, 3) if n else None,
-        "distribution": {str(i): sum(1 for r in ratings if r == i) for i in range(1, 6)},
     }
+    if distribution:
+        out["distribution"] = {str(i): sum(1 for r in ratings if r == i) for i in range(1, 6)}
+    return out
 
 
 def sentiment_shift(session: Session, f: Filters, group_by: str | None = None) -> dict[str, Any]:
@@ -559,6 +561,12 @@ def sentiment_shift(session: Session, f: Filters, group_by: str | None = None) -
     stmt = _scoped(stmt, f, at, Conversation.assignee_id, group_by == "country")
     rows = ((r[0], (r[1], r[2])) for r in session.execute(stmt))
     return {"metric": "sentiment_shift", **_grouped(session, group_by, rows, _shift_summary)}
+
+
+def _mean_shift(pairs: list[tuple[str, str]]) -> float | None:
+    """``_shift_summary(pairs)["mean_shift"]`` alone."""
+    score = SENTIMENT_SCORE.get
+    return round(sum(score(b, 0) - score(a, 0) for a, b in pairs) / len(pairs), 4) if pairs else None
 
 
 def _shift_summary(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -974,8 +982,10 @@ def assemble(
             sla_row = (
                 _sla_summary(sla["first_response"][dim][key]) if key in sla["first_response"][dim] else None
             )
-            cs = _csat_summary(ratings[dim][key]) if key in ratings[dim] else None
-            sh = _shift_summary(shifts[dim][key]) if key in shifts[dim] else None
+            # The tables show a few fields of these: computed alone (same formulas), not the
+            # whole summary per key (hundreds of keys per report).
+            cs = _csat_summary(ratings[dim][key], distribution=False) if key in ratings[dim] else None
+            sh = {"mean_shift": _mean_shift(shifts[dim][key])} if key in shifts[dim] else None
             vol = volume_of(dim, key) if key in volume_keys else None
             rows_out.append(
                 {
