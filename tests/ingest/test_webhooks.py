@@ -15,7 +15,11 @@ from tests import factories
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "platforms"
 # Fixtures beside the deliveries that no platform posts to a webhook (the analytics domain's
 # engagement-metrics API responses).
-NOT_DELIVERIES = {"youtube/videos_list_statistics.json"}
+NOT_DELIVERIES = {
+    "youtube/videos_list_statistics.json",
+    "facebook/object_reactions_summary.json",
+    "instagram/media_insights.json",
+}
 
 
 @pytest.fixture
