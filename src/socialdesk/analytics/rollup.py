@@ -238,28 +238,34 @@ def stale(session: Session, mark: int) -> list[int]:
     watermark (PostgreSQL hands out ids before commit), and leaves out conversations already
     replayed by an earlier refresh. Reads a few hundred index entries when nothing is new.
     """
-    window = (
-        select(ConversationEvent.conversation_id)
-        .where(ConversationEvent.id > mark - OVERLAP)
-        .distinct()
-        .scalar_subquery()
-    )
-    counts = dict(
-        session.execute(
-            select(ConversationEvent.conversation_id, func.count())
-            .where(ConversationEvent.conversation_id.in_(window))
-            .group_by(ConversationEvent.conversation_id)
-        ).all()
-    )
-    if not counts:
-        return []
-    built = dict(
-        session.execute(
-            select(ConversationFacts.conversation_id, ConversationFacts.event_count).where(
-                ConversationFacts.conversation_id.in_(window)
+    # The window by primary-key range, made distinct here, then probes by conversation id in
+    # chunks: SQLite plans ``SELECT DISTINCT conversation_id ... WHERE id > ?`` (and so an
+    # ``IN (subquery)`` of it) as a scan of the whole conversation_id index.
+    window = sorted(
+        set(
+            session.scalars(
+                select(ConversationEvent.conversation_id).where(ConversationEvent.id > mark - OVERLAP)
             )
-        ).all()
+        )
     )
+    counts: dict[int, int] = {}
+    built: dict[int, int] = {}
+    for start in range(0, len(window), CHUNK):
+        chunk = window[start : start + CHUNK]
+        counts.update(
+            session.execute(
+                select(ConversationEvent.conversation_id, func.count())
+                .where(ConversationEvent.conversation_id.in_(chunk))
+                .group_by(ConversationEvent.conversation_id)
+            ).all()
+        )
+        built.update(
+            session.execute(
+                select(ConversationFacts.conversation_id, ConversationFacts.event_count).where(
+                    ConversationFacts.conversation_id.in_(chunk)
+                )
+            ).all()
+        )
     return sorted(cid for cid, n in counts.items() if built.get(cid) != n)
 
 
