@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from socialdesk.db.base import Base, JSONType, Timestamped, utcnow
@@ -59,13 +59,22 @@ class MentionRule(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# Counter rows per (series, minute): a message adds to shard `message.id % COUNT_SHARDS`, so
+# concurrent workers on one busy brand rarely wait on the same row lock; readers sum the shards.
+COUNT_SHARDS = 8
+
+
 class SeriesCount(Base):
-    """Messages per minute in one series ("rule:7", "issue:refund_billing", "brand:2:negative")."""
+    """Messages per minute in one series ("rule:7", "issue:refund_billing", "brand:2:negative"),
+    split over a few shards (see COUNT_SHARDS); a series' count is the sum over its shards."""
 
     __tablename__ = "listening_count"
 
     series: Mapped[str] = mapped_column(String(200), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(
+        SmallInteger, primary_key=True, autoincrement=False, default=0, server_default="0"
+    )
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 

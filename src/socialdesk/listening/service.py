@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from socialdesk.brands.models import Brand, SocialAccount
@@ -19,6 +20,7 @@ from socialdesk.db.base import utcnow
 from socialdesk.listening import alerts, emerging, spikes
 from socialdesk.listening.matcher import Document, Matcher
 from socialdesk.listening.models import (
+    COUNT_SHARDS,
     RULE_KINDS,
     ListeningRule,
     Mention,
@@ -273,20 +275,42 @@ def _sums_statement(n: int) -> TextClause:
     return text("SELECT " + ", ".join(parts)).bindparams(*binds)
 
 
+def _dialect_insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"listening counters need SQLite or PostgreSQL, not {name}")
+
+
 class DbCounts:
     """SeriesCount rows as a spikes.CountStore."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, series: str, at: datetime, n: int = 1) -> None:
+    def add(self, series: str, at: datetime, n: int = 1, *, shard: int = 0) -> None:
+        self.add_many([series], at, n, shard=shard)
+
+    def add_many(self, series: list[str], at: datetime, n: int = 1, *, shard: int = 0) -> None:
+        """Add n to each series' minute of `at`, in one atomic upsert in the caller's transaction
+        (count = count + n in the database: never a value computed here, which concurrent
+        workers would overwrite; a new row is inserted or added to, never a duplicate-key error).
+        Rows go in sorted order, so two transactions lock shared rows in the same order."""
+        if not series:
+            return
         bucket = spikes.floor_minute(at)
-        row = self.session.get(SeriesCount, (series, bucket))
-        if row is None:
-            self.session.add(SeriesCount(series=series, bucket=bucket, count=n))
-            self.session.flush()
-        else:
-            row.count += n
+        shard %= COUNT_SHARDS
+        rows = [{"series": s, "bucket": bucket, "shard": shard, "count": n} for s in sorted(set(series))]
+        insert = _dialect_insert(self.session)
+        stmt = insert(SeriesCount).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series", "bucket", "shard"],
+            set_={"count": SeriesCount.count + stmt.excluded["count"]},
+        )
+        self.session.execute(stmt)
 
     def total(self, series: str, start: datetime, end: datetime) -> int:
         return (
@@ -407,8 +431,9 @@ def listening_step(session: Session, message: Message) -> None:
         if message.issue_type:
             series.append(f"brand:{brand_id}:issue:{message.issue_type}")
         share_pairs.append((f"brand:{brand_id}:all", f"brand:{brand_id}:negative"))
-    for s in series:
-        counts.add(s, at)
+    # One upsert for all of the message's series, in the transaction that marks it processed
+    # (exactly once in effect on redelivery), on the message's own shard of each minute row.
+    counts.add_many(series, at, shard=message.id)
     session.flush()
     if brand_id is not None and _warming_up(counts, f"brand:{brand_id}:all", at):
         # A brand that has just started sending has no baseline at all: every busy topic would
