@@ -220,12 +220,19 @@ def credentials(platform: str) -> AccountCredentials:
 # --- traffic --------------------------------------------------------------------------
 
 
+# Documented API responses kept beside the webhook deliveries (the analytics domain reads
+# engagement counts from them); no platform posts these to a webhook.
+API_RESPONSES = {"facebook/object_reactions_summary.json", "instagram/media_insights.json"}
+
+
 def fixture_deliveries(fixtures: Path = FIXTURES) -> Iterator[Delivery]:
-    """Every documented example payload once, as the platform would post it."""
+    """Every documented example webhook payload once, as the platform would post it."""
     root = fixtures / "platforms"
     for platform in PLATFORMS:
         for path in sorted((root / platform).glob("*.json")):
             if platform == "youtube" or "delete" in path.stem or "read" in path.stem:
+                continue
+            if f"{platform}/{path.name}" in API_RESPONSES:
                 continue
             yield Delivery(platform, json.loads(path.read_text()), f"fixture {platform}/{path.name}")
 

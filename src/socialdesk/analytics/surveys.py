@@ -334,13 +334,21 @@ def is_survey_reply(session: Session, message: Message) -> bool:
     """Whether this stored customer message was recorded as a survey answer (``survey_reply``)."""
     if message.direction != "inbound" or message.conversation_id is None:
         return False
+    # Three pipeline steps ask about the same message in one transaction; the answer is fixed
+    # once threading has recorded the message, so it is asked of the database once.
+    known: dict[int, bool] = session.info.setdefault("survey_reply", {})
+    if message.id is not None and message.id in known:
+        return known[message.id]
     session.flush()  # the batch writer's events may still be pending in this session
-    for data in session.scalars(
-        select(ConversationEvent.data).where(
-            ConversationEvent.conversation_id == message.conversation_id,
-            ConversationEvent.kind == "survey_reply",
+    found = any(
+        (data or {}).get("external_id") == message.external_id
+        for data in session.scalars(
+            select(ConversationEvent.data).where(
+                ConversationEvent.conversation_id == message.conversation_id,
+                ConversationEvent.kind == "survey_reply",
+            )
         )
-    ):
-        if (data or {}).get("external_id") == message.external_id:
-            return True
-    return False
+    )
+    if message.id is not None:
+        known[message.id] = found
+    return found
