@@ -103,6 +103,8 @@ def agent_page(browser: object, desk: Desk) -> object:
 
 def shot(page: object, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    # The views column refreshes its counts 0.7 s after the list settles; picture it after.
+    page.wait_for_timeout(1200)  # type: ignore[attr-defined]
     page.screenshot(path=str(ARTIFACTS / name))  # type: ignore[attr-defined]
 
 
