@@ -8,7 +8,19 @@ from sqlalchemy import func, select
 
 from socialdesk.brands.models import SocialAccount
 from socialdesk.conversations.models import Message
-from socialdesk.demo import DEMO_LOGINS, Traffic, account_slug, credentials, fixture_deliveries, seed
+from socialdesk.customers import crm
+from socialdesk.customers.fake_crm import running_fake_crm
+from socialdesk.customers.models import Customer, Identity
+from socialdesk.demo import (
+    DEMO_LOGINS,
+    Traffic,
+    account_slug,
+    connect_demo_crm,
+    credentials,
+    demo_order_book,
+    fixture_deliveries,
+    seed,
+)
 from socialdesk.ingest.models import DeadLetter
 from socialdesk.platforms.registry import sign
 from socialdesk.routing.models import Agent
@@ -79,3 +91,27 @@ def test_conversations_opened_by_years_old_documented_payloads_are_resolved(clie
     assert "Is my order on its way?" in [c.subject for c in open_ones]
     # What stays open is recent (a payload without a time is stamped when it arrives).
     assert all(datetime.now(UTC) - c.last_message_at < timedelta(days=1) for c in open_ones)
+
+
+def test_the_demo_crm_answers_each_customer_with_the_same_valid_orders():
+    books = [demo_order_book(f"x:{i}") for i in range(40)]
+    assert books[:5] == [demo_order_book(f"x:{i}") for i in range(5)]  # stable per identity
+    assert any(books) and not all(books)  # some customers have orders, some none
+    for book in books:
+        assert len(crm.parse_orders({"orders": book})) == len(book) <= 3  # the documented contract
+
+
+def test_the_demo_brand_looks_orders_up_in_the_local_fake_crm(session):
+    brand = seed(session)
+    customer = Customer(name="Dana Miller")
+    key = next(f"x:{i}" for i in range(100) if demo_order_book(f"x:{i}"))
+    customer.identities = [Identity(platform="x", external_user_id=key.split(":")[1], handle="dana_m")]
+    session.add(customer)
+    session.commit()
+    crm.cache.clear()
+    with running_fake_crm(order_book=demo_order_book) as fake:
+        connect_demo_crm(session, brand, fake.endpoint, fake.header, fake.secret)
+        session.commit()
+        result = crm.lookup_orders(session, brand.id, customer)
+    assert result.state == "ok", result.message
+    assert sorted(o.id for o in result.orders) == sorted(o["id"] for o in demo_order_book(key))

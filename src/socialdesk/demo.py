@@ -237,6 +237,45 @@ def fixture_deliveries(fixtures: Path = FIXTURES) -> Iterator[Delivery]:
             yield Delivery(platform, json.loads(path.read_text()), f"fixture {platform}/{path.name}")
 
 
+ORDER_STATUSES = ("processing", "shipped", "delivered", "delivered", "refund requested")
+
+
+def demo_order_book(key: str) -> list[dict[str, Any]]:
+    """The demo CRM's orders for a customer it never saw: up to three, the same for the same
+    identity every time (seeded by the key), so the customer panel has something to show."""
+    rng = random.Random(key)
+    today = datetime.now(UTC).date()
+    orders = []
+    for _ in range(rng.randint(0, 3)):
+        number = rng.randint(100_000, 999_999)
+        orders.append(
+            {
+                "id": f"A-{number}",
+                "status": rng.choice(ORDER_STATUSES),
+                "total": round(rng.uniform(9, 240), 2),
+                "currency": "EUR",
+                "date": (today - timedelta(days=rng.randint(0, 60))).isoformat(),
+                "link": f"https://crm.acme.example/orders/A-{number}",
+            }
+        )
+    return orders
+
+
+def connect_demo_crm(session: Session, brand: Brand, endpoint: str, header: str, secret: str) -> None:
+    """Point the demo brand's CRM lookup at the local fake CRM (as an admin would in settings)."""
+    from socialdesk.auth.service import Principal
+    from socialdesk.customers import crm
+
+    crm.save_config(
+        session,
+        brand.id,
+        endpoint_url=endpoint,
+        secret_header=header,
+        secret=secret,
+        actor=Principal(name="demo", role="admin"),
+    )
+
+
 def _template(platform: str, name: str, fixtures: Path = FIXTURES) -> dict[str, Any] | None:
     path = fixtures / "platforms" / platform / name
     return json.loads(path.read_text()) if path.is_file() else None
@@ -528,8 +567,14 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, pace: float = 0.5, once:
     # server, which answers as each platform's documented reply endpoint does.
     fake = running_fake_server()
     platforms = fake.__enter__()
+    # Nor can a brand's CRM: the customer panel's orders come from the local fake CRM.
+    from socialdesk.customers.fake_crm import running_fake_crm
+
+    fake_crm = running_fake_crm(order_book=demo_order_book)
+    orders = fake_crm.__enter__()
     with session_scope() as session:
-        seed(session)
+        brand = seed(session)
+        connect_demo_crm(session, brand, orders.endpoint, orders.header, orders.secret)
         for account in session.scalars(select(SocialAccount).where(SocialAccount.slug.like("acme-%"))):
             account.api_base_url = platforms.base_url
             account.access_token = account.access_token or f"demo-token-{account.platform}"
@@ -561,4 +606,5 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, pace: float = 0.5, once:
         server.run()
     finally:
         stop.set()
+        fake_crm.__exit__(None, None, None)
         fake.__exit__(None, None, None)

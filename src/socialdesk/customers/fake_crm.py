@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +47,8 @@ class FakeCrmState:
     fail_count: int = 0
     fail_status: int = 503
     delay: float = 0.0
+    # For the demo: orders for a customer nobody registered (key → orders); None answers none.
+    order_book: Callable[[str], list[dict[str, Any]]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -76,6 +78,8 @@ def create_app(state: FakeCrmState) -> FastAPI:
             keys.append(f"email:{email.lower()}")
         with state.lock:
             found = [o for k in keys for o in state.orders.get(k, [])]
+        if not found and state.order_book is not None and keys:
+            found = state.order_book(keys[0])
         return JSONResponse({"orders": found})
 
     @app.post("/_orders")
@@ -145,9 +149,11 @@ class RunningFakeCrm:
 
 
 @contextmanager
-def running_fake_crm(port: int | None = None) -> Iterator[RunningFakeCrm]:
+def running_fake_crm(
+    port: int | None = None, order_book: Callable[[str], list[dict[str, Any]]] | None = None
+) -> Iterator[RunningFakeCrm]:
     """Serve a fresh fake CRM on 127.0.0.1 in a background thread for the ``with`` block."""
-    state = FakeCrmState()
+    state = FakeCrmState(order_book=order_book)
     port = port or free_port()
     config = uvicorn.Config(
         create_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
