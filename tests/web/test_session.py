@@ -115,6 +115,22 @@ def test_every_unsafe_request_needs_the_csrf_token(browser_for, people, session)
     assert session.get(Conversation, c.id).status == "pending"
 
 
+def test_a_refused_csrf_check_answers_in_the_callers_terms(browser_for, people, session):
+    b = browser_for("agent")
+    c = factories.conversation(session, people["account"])
+    session.commit()
+    url = f"/ui/conversations/{c.id}/status"
+    page = b.client.post(url, data={"status": "resolved"})
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert "Access denied" in page.text and "security token" in page.text
+    fragment = b.client.post(url, data={"status": "resolved"}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 403 and fragment.text.startswith('<div class="flash-error"')
+    api = b.client.post(f"/api/v1/conversations/{c.id}/status", json={"status": "resolved"})
+    assert api.status_code == 403 and api.headers["content-type"].startswith("text/plain")
+    session.expire_all()
+    assert session.get(Conversation, c.id).status == "new"  # nothing changed
+
+
 def test_the_json_api_accepts_the_browser_session_with_csrf(browser_for, people, session):
     b = browser_for("agent")
     c = factories.conversation(session, people["account"])

@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from socialdesk.auth.models import AuditEntry
@@ -199,14 +199,33 @@ class BrowserSessionMiddleware:
                 given = (parse_qs(body.decode("latin-1")).get(CSRF_FIELD) or [None])[0]
                 receive = _replay(body, receive)
             if not tokens_match(given, expected):
-                response = PlainTextResponse(
-                    "The form's security token is missing or out of date (CSRF). "
-                    "Reload the page and try again.",
-                    status_code=403,
-                )
-                await response(scope, receive, send)
+                await csrf_refused(request)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+CSRF_REFUSED = (
+    "The form's security token is missing or out of date (CSRF). Reload the page and try again."
+)
+
+
+def csrf_refused(request: Request) -> Response:
+    """403 for a failed CSRF check, in the caller's terms: a page for a browser, a fragment for
+    htmx, plain text for programs. Nothing in the request was acted on."""
+    from socialdesk.web.ui.errors import wants_html
+
+    if not wants_html(request):
+        return PlainTextResponse(CSRF_REFUSED, status_code=403)
+    if request.headers.get("hx-request"):
+        return HTMLResponse(f'<div class="flash-error" role="alert">{CSRF_REFUSED}</div>', status_code=403)
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Access denied</title>'
+        '<link rel="stylesheet" href="/static/desk.css"></head><body>'
+        '<section class="panel" id="access-denied" style="max-width:560px;margin:3rem auto">'
+        f'<h1>Access denied</h1><p role="alert">{CSRF_REFUSED}</p>'
+        '<p><a href="/">Back to the inbox</a></p></section></body></html>',
+        status_code=403,
+    )
 
 
 def _is_form(request: Request) -> bool:
