@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from socialdesk.auth.models import AuditEntry
 from socialdesk.routing.models import BusinessCalendar, RoutingConfig, SlaPolicy
 from socialdesk.routing.settings import get_config
+from tests.web import factories
 
 POLICY = {
     "name": "X urgent",
@@ -107,6 +108,23 @@ def test_admin_creates_edits_and_deletes_a_policy(browser_for, session, people):
     assert _count(session, SlaPolicy) == 0
     actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("sla_policy.%"))))
     assert actions == {"sla_policy.create", "sla_policy.update", "sla_policy.delete"}
+
+
+def test_a_policy_that_timed_conversations_is_deactivated_not_deleted(browser_for, session, people):
+    admin = browser_for("admin")
+    policy = SlaPolicy(name="Timed one", first_response_minutes=30)
+    session.add(policy)
+    session.flush()
+    conversation = factories.conversation(session, people["account"])
+    conversation.sla_policy_id = policy.id
+    session.commit()
+    answer = admin.post(f"/settings/sla/policies/{policy.id}/delete")
+    assert answer.status_code == 200 and "deactivated" in answer.text
+    session.expire_all()
+    kept = session.get(SlaPolicy, policy.id)
+    assert kept is not None and not kept.active
+    actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("sla_policy.%"))))
+    assert actions == {"sla_policy.deactivate"}
 
 
 @pytest.mark.parametrize(

@@ -150,16 +150,24 @@ def save_policy(
     return _routing(policies.update_policy, session, policy, actor=actor, **values)
 
 
-def delete_policy(session: Session, policy_id: int, *, actor: Principal) -> str:
-    """Removes the policy. Conversations it timed keep their due times until their next event,
-    when the most specific remaining policy takes over (as after a deactivation)."""
+def delete_policy(session: Session, policy_id: int, *, actor: Principal) -> tuple[str, bool]:
+    """Removes a policy that never timed a conversation; one that did is deactivated instead
+    (as the API's DELETE does), so SLA reports can still name the targets those conversations
+    were held to. Either way the most specific remaining policy takes over at their next event.
+    Returns the name and whether the row is gone."""
+    from socialdesk.conversations.models import Conversation
     from socialdesk.routing import policies
 
     policy = _routing(policies.get_policy, session, policy_id)
     name = policy.name
+    used = session.scalar(select(Conversation.id).where(Conversation.sla_policy_id == policy_id).limit(1))
+    if used is not None:
+        policy.active = False
+        audit(session, actor.name, "sla_policy.deactivate", f"sla_policy:{policy_id}", name=name)
+        return name, False
     session.delete(policy)
     audit(session, actor.name, "sla_policy.delete", f"sla_policy:{policy_id}", name=name)
-    return name
+    return name, True
 
 
 def save_calendar(
@@ -341,12 +349,14 @@ async def _save_policy(request: Request, session: Session, policy_id: int | None
 def remove_policy(request: Request, policy_id: int, session: DbSession) -> Response:
     principal = page_for(request, "admin")
     try:
-        name = delete_policy(session, policy_id, actor=principal)
+        name, gone = delete_policy(session, policy_id, actor=principal)
         session.commit()
     except SettingsError as exc:
         session.rollback()
         return _overview(request, session, error=str(exc), status=404)
-    return _done(f"SLA policy {name} deleted.")
+    if gone:
+        return _done(f"SLA policy {name} deleted.")
+    return _done(f"SLA policy {name} deactivated: conversations it timed keep it in their history.")
 
 
 @router.get("/settings/sla/calendars/new", response_class=HTMLResponse)
