@@ -580,9 +580,10 @@ def warm_up() -> None:
         return
     try:
         from socialdesk.config import get_settings
-        from socialdesk.triage import TriageContext, triage
+        from socialdesk.triage import TriageContext, langid, triage
 
         triage("warming up: where is my order?", TriageContext(), tier=get_settings().triage_tier)
+        langid.preload()
     except Exception as exc:  # the first message will show the real error
         log.warning("triage warm-up failed: %s", exc)
 

@@ -10,7 +10,7 @@ two arrays. Hashes are stable across processes and platforms (no use of Python's
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -21,7 +21,6 @@ _P = np.uint64(1_000_003)
 _PINV = np.uint64(pow(1_000_003, -1, 1 << 64))
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
 _SALT_CHAR = 1
 _SALT_WORD = 101
 _SALT_BIGRAM = 202
@@ -80,18 +79,24 @@ def normalize_batch(texts: list[str]) -> list[str]:
     return [p.strip() for p in parts]
 
 
+_SALTED = {salt: np.uint64(salt * 0x9E3779B97F4A7C15 % (1 << 64))
+           for salt in (_SALT_CHAR, _SALT_WORD, _SALT_BIGRAM)}
+_S29 = np.uint64(29)
+_SHIFT = np.uint64(64 - BITS)
+
+
 def _mix(h: np.ndarray, salt: int) -> np.ndarray:
-    # Multiply-xorshift finaliser, in place on a fresh copy; the bucket takes the high bits.
-    with np.errstate(over="ignore"):
-        x = h + np.uint64(salt) * _GOLD
-        x *= _M1
-        x ^= x >> np.uint64(29)
-        x *= _M2
+    # Multiply-xorshift finaliser on a fresh copy; the bucket takes the high bits. numpy wraps
+    # uint64 array arithmetic silently (only scalar arithmetic warns), which is what we want.
+    x = h + _SALTED[salt]
+    x *= _M1
+    x ^= x >> _S29
+    x *= _M2
     return x
 
 
 def _bucket(h: np.ndarray) -> np.ndarray:
-    return (h >> np.uint64(64 - BITS)).astype(np.int32)
+    return (h >> _SHIFT).astype(np.int32)
 
 
 @dataclass
@@ -106,6 +111,9 @@ class Features:
     tok_starts: np.ndarray | None = None
     tok_ends: np.ndarray | None = None
     bi_first: np.ndarray | None = None
+    # One message: the weight rows a model bank gathered for it (groups in order), by bank id,
+    # so the explanation reads the same rows again instead of gathering them a second time.
+    gathered: dict[int, np.ndarray] = field(default_factory=dict)
 
     def token_text(self, group: str, i: int) -> str:
         assert self.tok_starts is not None and self.tok_ends is not None
@@ -132,6 +140,13 @@ class Features:
         return total.tocsr()
 
     def dot(self, weights: np.ndarray) -> np.ndarray:
+        if self.n_docs == 1:
+            # One gather and one vector-matrix product over all groups.
+            cols = np.concatenate([g[1] for g in self.groups.values()])
+            vals = np.concatenate([g[2] for g in self.groups.values()])
+            rows = weights[cols]
+            self.gathered[id(weights)] = rows
+            return (vals @ rows)[None, :]
         out = np.zeros((self.n_docs, weights.shape[1]), dtype=np.float32)
         for g, (doc, cols, vals) in self.groups.items():
             if self.n_docs <= 4:
@@ -170,6 +185,27 @@ class _Prepared:
     n_docs: int
 
 
+_POWERS: tuple[np.ndarray, np.ndarray] = (np.ones(0, np.uint64), np.ones(0, np.uint64))
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i (mod 2**64) for i < n, from a table kept per process and grown by
+    doubling, so a message does not pay for two cumulative products."""
+    global _POWERS
+    pw, pinv = _POWERS
+    if pw.shape[0] < n:
+        size = max(n, 2 * pw.shape[0], 4096)
+        pw = np.empty(size, dtype=np.uint64)
+        pinv = np.empty(size, dtype=np.uint64)
+        pw[0] = pinv[0] = 1
+        pw[1:] = _P
+        pinv[1:] = _PINV
+        np.cumprod(pw, out=pw)
+        np.cumprod(pinv, out=pinv)
+        _POWERS = (pw, pinv)
+    return pw[:n], pinv[:n]
+
+
 def _prepare(normed: list[str]) -> _Prepared:
     padded = [" " + t + " " for t in normed]
     lens = np.fromiter((len(t) for t in padded), dtype=np.int64, count=len(padded))
@@ -179,28 +215,20 @@ def _prepare(normed: list[str]) -> _Prepared:
     doc_of_pos = np.repeat(np.arange(len(padded), dtype=np.int64), lens)
     ends = np.cumsum(lens)
     doc_end = np.repeat(ends, lens)
-    with np.errstate(over="ignore"):
-        pw = np.empty(n, dtype=np.uint64)
-        pinv = np.empty(n, dtype=np.uint64)
-        if n:
-            pw[0] = 1
-            pinv[0] = 1
-            pw[1:] = _P
-            pinv[1:] = _PINV
-            np.cumprod(pw, out=pw)
-            np.cumprod(pinv, out=pinv)
-        prefix = np.zeros(n + 1, dtype=np.uint64)
-        np.cumsum(codes * pw, out=prefix[1:])
+    pw, pinv = _powers(n)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(codes * pw, out=prefix[1:])
     return _Prepared(codes, joined, doc_of_pos, doc_end, prefix, pinv, len(padded))
 
 
 def _substring_hash(p: _Prepared, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (p.prefix[end] - p.prefix[start]) * p.pinv[start]
+    return (p.prefix[end] - p.prefix[start]) * p.pinv[start]
 
 
 def featurize(texts: list[str], *, normalized: bool = False) -> Features:
     normed = texts if normalized else normalize_batch(texts)
+    if len(normed) == 1:
+        return _featurize_one(normed[0])
     p = _prepare(normed)
     n = p.codes.shape[0]
     pos = np.arange(n, dtype=np.int64)
@@ -222,8 +250,7 @@ def featurize(texts: list[str], *, normalized: bool = False) -> Features:
     wh = _substring_hash(p, starts, ends)
     word_cols = _bucket(_mix(wh, _SALT_WORD))
     same = tok_doc[1:] == tok_doc[:-1]
-    with np.errstate(over="ignore"):
-        bh = _mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM)[same] if starts.size > 1 else wh[:0]
+    bh = _mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM)[same] if starts.size > 1 else wh[:0]
     bi_cols = _bucket(bh)
     bi_doc = tok_doc[1:][same] if starts.size > 1 else tok_doc[:0]
     bi_first = np.flatnonzero(same) if starts.size > 1 else starts[:0]
@@ -236,11 +263,43 @@ def featurize(texts: list[str], *, normalized: bool = False) -> Features:
     return Features(groups, p.n_docs, p.joined, starts, ends, bi_first)
 
 
+def _featurize_one(normed: str) -> Features:
+    """``featurize`` for one message: the same (column, value) entries per group, without the
+    per-document bookkeeping a batch needs. Serving triages one message per call, and at that
+    size the fixed cost of each numpy call is most of the work."""
+    padded = " " + normed + " "
+    codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
+    n = codes.shape[0]
+    pw, pinv = _powers(n)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(codes * pw, out=prefix[1:])
+    # Character n-grams of each length: every start position whose n-gram fits.
+    char_h = np.concatenate([
+        (prefix[k:] - prefix[: n + 1 - k]) * pinv[: n + 1 - k] + np.uint64(k)
+        for k in CHAR_NS if k <= n
+    ])
+    char_cols = _bucket(_mix(char_h, _SALT_CHAR))
+    p = _Prepared(codes, padded, np.zeros(0, np.int64), np.zeros(0, np.int64), prefix, pinv, 1)
+    starts, ends = _tokens(p)
+    wh = (prefix[ends] - prefix[starts]) * pinv[starts]
+    word_cols = _bucket(_mix(wh, _SALT_WORD))
+    bi_cols = _bucket(_mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM))
+
+    def group(cols: np.ndarray) -> Triple:
+        m = cols.shape[0]
+        value = np.float32(1.0 / np.sqrt(m)) if m else np.float32(0.0)
+        return np.zeros(m, dtype=np.int64), cols, np.full(m, value, dtype=np.float32)
+
+    groups = {"char": group(char_cols), "word": group(word_cols), "bigram": group(bi_cols)}
+    bi_first = np.arange(max(starts.size - 1, 0), dtype=np.int64)
+    return Features(groups, 1, padded, starts, ends, bi_first)
+
+
 def _tokens(p: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     """Token (start, end) positions: runs of word characters, and every other non-space
     character as a token of its own."""
     n = p.codes.shape[0]
-    cls = _classes(p.codes.astype(np.uint32)) if n else np.zeros(0, dtype=np.uint8)
+    cls = _classes(p.codes) if n else np.zeros(0, dtype=np.uint8)
     is_word = cls == 1
     prev_word = np.concatenate(([False], is_word[:-1])) if n else is_word
     next_word = np.concatenate((is_word[1:], [False])) if n else is_word
@@ -269,8 +328,7 @@ def word_features(text: str, max_chars: int = 2000) -> list[tuple[str, int, floa
     v = 1.0 / float(np.sqrt(len(toks)))
     out = [(t, int(c), v) for t, c in zip(toks, cols.tolist(), strict=False)]
     if len(toks) > 1:
-        with np.errstate(over="ignore"):
-            bcols = _bucket(_mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM))
+        bcols = _bucket(_mix(wh[:-1] * _M1 + wh[1:], _SALT_BIGRAM))
         v2 = 1.0 / float(np.sqrt(len(toks) - 1))
         out.extend(
             (f"{toks[k]} {toks[k + 1]}", int(c), v2) for k, c in enumerate(bcols.tolist())

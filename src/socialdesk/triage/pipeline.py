@@ -70,6 +70,12 @@ class _Bank:
                 embs.append(np.asarray(e, dtype=np.float32))
         self.weights = np.ascontiguousarray(np.hstack(cols))
         self.bias = np.concatenate(biases).astype(np.float32)
+        # Per model, the column that averages its classes' weights (zero for a binary model):
+        # a row of weights times this gives every model's mean weight at once.
+        self.mean_columns = np.zeros((self.weights.shape[1], len(self.models)), dtype=np.float32)
+        for j, sl in enumerate(self.slices.values()):
+            if sl.stop - sl.start > 1:
+                self.mean_columns[sl, j] = 1.0 / (sl.stop - sl.start)
         if embs:
             self.emb = np.ascontiguousarray(np.hstack(embs))
 
@@ -174,6 +180,8 @@ def explain_many(
     out: dict[str, list[list[str]]] = {name: [[] for _ in range(feats.n_docs)] for name in specs}
     if not parts:
         return out
+    if feats.n_docs == 1:
+        return _explain_one(feats, bank, specs, k, out)
     grp = np.concatenate([np.full(p[1].size, i) for i, p in enumerate(parts)])
     doc = np.concatenate([p[1] for p in parts])
     cols = np.concatenate([p[2] for p in parts])
@@ -187,16 +195,11 @@ def explain_many(
     target = np.stack([s.start + (zero if s.stop - s.start == 1 else specs[n][doc])
                        for n, s in zip(names, sl, strict=True)], axis=1)
     picked = np.take_along_axis(rows, target, axis=1)
-    bounds = np.array(sorted({b for s in sl for b in (s.start, s.stop)}))
-    sums = np.add.reduceat(rows, bounds[:-1], axis=1) if bounds.size > 1 else rows
-    widths = np.diff(bounds)
-    means = sums / widths
-    contrib = np.empty_like(picked)
+    order_of = {n: j for j, n in enumerate(bank.models)}
+    contrib = picked - rows @ bank.mean_columns[:, [order_of[n] for n in names]]
     for j, (n, s) in enumerate(zip(names, sl, strict=True)):
         if s.stop - s.start == 1:
             contrib[:, j] = picked[:, j] * np.where(specs[n][doc] == 1, 1.0, -1.0)
-        else:
-            contrib[:, j] = picked[:, j] - means[:, int(np.searchsorted(bounds, s.start))]
     contrib *= vals[:, None]
     single = feats.n_docs == 1
     for j, n in enumerate(names):
@@ -218,6 +221,44 @@ def explain_many(
             label = feats.token_text(parts[int(grp[jj])][0], int(idx[jj]))
             if not any(x.startswith(f"'{label}' ") for x in res[d]):
                 res[d].append(f"'{label}' (+{c[jj]:.2f})")
+    return out
+
+
+def _explain_one(
+    feats: Features, bank: _Bank, specs: dict[str, np.ndarray], k: int,
+    out: dict[str, list[list[str]]],
+) -> dict[str, list[list[str]]]:
+    """``explain_many`` for one message, with every model at once: the weight rows are the
+    ones the bank gathered for the logits when it has them."""
+    n_char = feats.groups["char"][1].size
+    words, bigrams = feats.groups["word"], feats.groups["bigram"]
+    n_w, n_b = words[1].size, bigrams[1].size
+    rows = feats.gathered.get(id(bank.weights))
+    if rows is None:
+        rows = bank.weights[np.concatenate([words[1], bigrams[1]])]
+    else:
+        rows = rows[n_char:n_char + n_w + n_b]
+    vals = np.concatenate([words[2], bigrams[2]])
+    names = list(specs)
+    order_of = {n: j for j, n in enumerate(bank.models)}
+    targets, signs = [], []
+    for n in names:
+        sl, t = bank.slices[n], int(specs[n][0])
+        binary = sl.stop - sl.start == 1
+        targets.append(sl.start if binary else sl.start + t)
+        signs.append((1.0 if t == 1 else -1.0) if binary else 1.0)
+    picked = rows[:, targets] * np.asarray(signs, dtype=np.float32)
+    contrib = (picked - rows @ bank.mean_columns[:, [order_of[n] for n in names]]) * vals[:, None]
+    top = np.argsort(-contrib, axis=0)[: 2 * k]
+    for j, n in enumerate(names):
+        res = out[n][0]
+        for i in top[:, j].tolist():
+            c = float(contrib[i, j])
+            if c <= 0.01 or len(res) >= k:
+                break
+            label = feats.token_text("word", i) if i < n_w else feats.token_text("bigram", i - n_w)
+            if not any(x.startswith(f"'{label}' ") for x in res):
+                res.append(f"'{label}' (+{c:.2f})")
     return out
 
 
