@@ -274,3 +274,37 @@ def test_a_changed_app_secret_applies_once_the_cached_account_expires(client, se
 def test_the_webhook_endpoint_stays_documented(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"get", "post"} <= set(paths["/webhooks/{platform}/{account}"])
+
+
+TRICKY = [
+    "tab\there, newline\nthere, carriage\rreturn",
+    "back\\slash \\N and \\. and a lone \\",
+    'quotes " and \' and {"json": [1, 2]}',
+    "emoji 😀🙏🏽, RTL مرحبا, CJK 你好, combining é",
+    "",
+]
+
+
+def test_texts_and_later_changes_to_conversations_are_stored_exactly(ref, writer, committed_at_enqueue):
+    # PostgreSQL takes the rows by COPY and the conversation changes as one UPDATE over arrays;
+    # SQLite by executemany. Either way what comes back is what went in.
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    gathering(writer, 0.2)
+    first = [writer.submit(delivery(ref, f"t{n}", f"a{n}", text=t, sent_at=start))
+             for n, t in enumerate(TRICKY)]
+    assert all(f.result(timeout=30).report.conversations == 1 for f in first)
+    later = start + timedelta(minutes=5)
+    gathering(writer, 0.2)
+    second = [writer.submit(delivery(ref, f"t{n}-again", f"a{n}", text=f"again {n}", sent_at=later))
+              for n in range(len(TRICKY))]
+    assert all(f.result(timeout=30).report.conversations == 0 for f in second)
+    with get_sessionmaker()() as other:
+        stored = dict(other.execute(select(Message.external_id, Message.text)).all())
+        conversations = other.execute(
+            select(Conversation.thread_key, Conversation.message_count, Conversation.last_message_at)
+        ).all()
+    assert {f"t{n}": t for n, t in enumerate(TRICKY)}.items() <= stored.items()
+    assert sorted((k, c) for k, c, _ in conversations) == [(f"a{n}", 2) for n in range(len(TRICKY))]
+    assert {at.replace(tzinfo=UTC) if at.tzinfo is None else at for _, _, at in conversations} == {later}

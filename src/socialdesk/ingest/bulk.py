@@ -355,11 +355,23 @@ class BulkIngestor:
         changed = [c for c in self._conversations.values() if c.dirty and c.id not in new_ids]
         if changed:
             table = Conversation.__table__
-            execute(
-                update(table).where(table.c.id == bindparam("b_id")).values({f: bindparam(f) for f in STATE}),
-                [{"b_id": c.id, **{f: getattr(c, f) for f in STATE}} for c in changed],
-                execution_options={"synchronize_session": False},
-            )
+            connection = self.session.connection()
+            if connection.dialect.name == "postgresql":
+                # One statement over arrays instead of a statement per conversation; its text
+                # never changes, so the driver prepares it once per connection.
+                sql, plan = _update_plan(table, STATE, connection.dialect)
+                params = [[c.id for c in changed]] + [
+                    [process(getattr(c, f)) if process else getattr(c, f) for c in changed]
+                    for f, process in plan
+                ]
+                connection.exec_driver_sql(sql, tuple(params))
+            else:
+                values = {f: bindparam(f) for f in STATE}
+                execute(
+                    update(table).where(table.c.id == bindparam("b_id")).values(values),
+                    [{"b_id": c.id, **{f: getattr(c, f) for f in STATE}} for c in changed],
+                    execution_options={"synchronize_session": False},
+                )
         if self._events:
             self._insert(ConversationEvent.__table__, self._events)
         self._write_profiles()
@@ -386,17 +398,15 @@ class BulkIngestor:
             columns.append([process(v) for v in values] if process is not None else values)
         tuples = list(zip(*columns, strict=True))
         if dialect.name == "sqlite":
-            connection.exec_driver_sql(f"{head} ({', '.join('?' * len(plan))})", tuples)
+            connection.exec_driver_sql(f"{head} VALUES ({', '.join('?' * len(plan))})", tuples)
             return
-        one = f"({', '.join(['%s'] * len(plan))})"
-        # A few dozen rows a statement: larger VALUES lists cost PostgreSQL more to plan than
-        # they save in round trips (measured: 200 rows in one statement took twice 10 x 20).
-        per_statement = 50
-        for start in range(0, len(tuples), per_statement):
-            chunk = tuples[start : start + per_statement]
-            connection.exec_driver_sql(
-                f"{head} {', '.join([one] * len(chunk))}", tuple(v for row in chunk for v in row)
-            )
+        # PostgreSQL: COPY, in the session's transaction. A multi-row INSERT's text is as long
+        # as its rows, so the driver parses it again for every batch and the server plans it
+        # again; COPY's text is fixed and the rows stream in one round trip.
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {head} FROM STDIN") as copy:
+            for row in tuples:
+                copy.write_row(row)
 
     def _write_profiles(self) -> None:
         """Refreshed identities, and their customers' follower counts (never lowered)."""
@@ -433,7 +443,29 @@ def _insert_plan(
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         plan.append((column.key if default is None else None, default, process))
     table_name = dialect.identifier_preparer.format_table(table)
-    return f"INSERT INTO {table_name} ({', '.join(names)}) VALUES", plan
+    if dialect.name == "postgresql":
+        return f"{table_name} ({', '.join(names)})", plan
+    return f"INSERT INTO {table_name} ({', '.join(names)})", plan
+
+
+@lru_cache(maxsize=8)
+def _update_plan(
+    table: Table, keys: tuple[str, ...], dialect: Dialect
+) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
+    """PostgreSQL: ``UPDATE t SET k = v.k ... FROM unnest(arrays) AS v WHERE t.id = v.id``, one
+    array parameter for the ids and one per key, and each key's bind processor."""
+    quote = dialect.identifier_preparer.quote
+    columns = [table.c.id] + [table.c[k] for k in keys]
+    arrays = ", ".join(f"%s::{c.type.compile(dialect)}[]" for c in columns)
+    names = ", ".join(quote(c.name) for c in columns)
+    sets = ", ".join(f"{quote(table.c[k].name)} = v.{quote(table.c[k].name)}" for k in keys)
+    table_name = dialect.identifier_preparer.format_table(table)
+    sql = (
+        f"UPDATE {table_name} SET {sets} FROM unnest({arrays}) AS v({names}) "
+        f"WHERE {table_name}.id = v.id"
+    )
+    plan = [(k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in keys]
+    return sql, plan
 
 
 def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:
