@@ -1,4 +1,4 @@
-"""Fast tier: hashed n-gram logistic regressions, one per task, selected on validation."""
+"""Fast tier: hashed n-gram linear models, one per task (UMSAB sentiment: see ``fit_multi``)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,79 @@ def fit_select(
     return model, meta
 
 
+# UMSAB sentiment recipe, chosen on held-out cuts of UMSAB train (10 %, stratified by language
+# and label, seeds 13 and 7; mean macro-F1 over the 7 languages the model serves): the sum of
+# two members over the same hashed features, both trained on UMSAB train (8 languages) plus the
+# English SemEval collection down-weighted, which helped Hindi (Hinglish) and the Romance
+# languages most:
+#   - a logistic regression, SemEval rows weighted 0.5, C 3;
+#   - an NB-LR (one-vs-rest logistic regressions over features scaled by their per-class
+#     naive-Bayes log-count ratio, Wang & Manning 2012), SemEval rows weighted 0.1, C 3.
+# Dev mean of 7, seed 13 / 7: shipped recipe before (LR C 10, UMSAB only) 53.4 / 52.0; the LR
+# member 55.1 / 52.9; NB-LR 55.8 / 54.2; their sum 57.2 / 54.7. 18 bits gave no gain over 17;
+# adding the frozen MiniLM embedding lowered the dev mean (56.2 vs 57.2).
+MULTI_BITS = 17
+MULTI_EN_WEIGHT = {"lr": 0.5, "nblr": 0.1}
+MULTI_C = 3.0
+# The summed logits are over-confident; dividing by 2.75 minimised dev log-loss (seed 7). It
+# changes the probabilities only, never the predicted class.
+MULTI_TEMPERATURE = 2.75
+
+
+def nblr_coef(X: Any, y: np.ndarray, sample_weight: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray]:
+    """NB-LR as a linear model over ``X``'s columns: per class, r = log-count ratio of the
+    (binarised, weighted) features in the class vs the rest, a binary logistic regression on
+    ``X * r``; its weights times r are the weights over ``X``."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    Xb = X.copy()
+    Xb.data[:] = 1.0
+    k = int(y.max()) + 1
+    coef = np.zeros((k, X.shape[1]))
+    intercept = np.zeros(k)
+    for c in range(k):
+        yc = (y == c).astype(int)
+        pos = np.asarray(Xb.T @ (sample_weight * yc)).ravel() + 1.0
+        neg = np.asarray(Xb.T @ (sample_weight * (1 - yc))).ravel() + 1.0
+        r = np.log((pos / pos.sum()) / (neg / neg.sum()))
+        clf = LogisticRegression(max_iter=500, random_state=SEED, C=C)
+        clf.fit(X @ sparse.diags(r), yc, sample_weight=sample_weight)
+        coef[c] = clf.coef_[0] * r
+        intercept[c] = clf.intercept_[0]
+    return coef, intercept
+
+
+def fit_multi(texts: list[str], labels: list[int], english: Any) -> LinearModel:
+    """The UMSAB sentiment model (recipe above), trained on ``texts`` plus ``english``."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    t0 = time.time()
+    bits = MULTI_BITS
+    X = sparse.vstack([fold(featurize(texts).combined(), bits),
+                       fold(featurize(english.texts).combined(), bits)]).tocsr()
+    y = np.concatenate([np.asarray(labels), np.asarray(english.labels)])
+    n = len(labels)
+
+    def weights(w: float) -> np.ndarray:
+        return np.concatenate([np.ones(n), np.full(len(english.labels), w)])
+
+    lr = LogisticRegression(max_iter=500, random_state=SEED, C=MULTI_C)
+    lr.fit(X, y, sample_weight=weights(MULTI_EN_WEIGHT["lr"]))
+    nb_coef, nb_int = nblr_coef(X, y, weights(MULTI_EN_WEIGHT["nblr"]), MULTI_C)
+    coef = (lr.coef_ + nb_coef) / MULTI_TEMPERATURE
+    bias = ((lr.intercept_ + nb_int) / MULTI_TEMPERATURE).astype(np.float32)
+    model = LinearModel("sentiment_multi", SENTIMENT_LABELS, expand_coef(coef, bits), bias, bits).quantized()
+    model.meta = {
+        "task": "sentiment_multi", "metric": "macro_f1", "method": "LR + NB-LR (summed logits)",
+        "train_rows": n, "english_rows": len(english.labels),
+        "english_row_weight": MULTI_EN_WEIGHT, "params": {"C": MULTI_C},
+        "temperature": MULTI_TEMPERATURE, "seconds": round(time.time() - t0, 1),
+    }
+    return model
+
+
 def train_all_fast(root: Path, out: Path = ARTIFACTS, only: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tasks = only or ["sentiment", "emotion", "offensive", "sentiment_multi", "langid"]
@@ -102,18 +175,19 @@ def train_all_fast(root: Path, out: Path = ARTIFACTS, only: list[str] | None = N
         if "sentiment_multi" in tasks:
             tr_y = [y for n in names for y in tr_all[n].labels]
             va_y = [y for n in names for y in va_all[n].labels]
-            m, _ = fit_select(
-                "sentiment_multi", SENTIMENT_LABELS, (tr_t, tr_y), (va_t, va_y), "macro_f1",
-                [{"C": c} for c in (3.0, 10.0)], 17,
-            )
-            # Per-language figures, the way UMSAB reports them.
+            m = fit_multi(tr_t, tr_y, sentiment_train(root))
+            # Measured once on validation (nothing is chosen there); per language, the way
+            # UMSAB reports them.
             per: dict[str, float] = {}
             for n in names:
                 X = featurize(va_all[n].texts)
                 pred = (X.dot(m.weights) + m.bias).argmax(1)
                 per[n] = round(METRICS["macro_f1"](va_all[n].labels, pred), 4)
+            pred = (featurize(va_t).dot(m.weights) + m.bias).argmax(1)
+            m.meta["validation"] = {"macro_f1": round(METRICS["macro_f1"](va_y, pred), 4),
+                                    "macro_f1_mean_languages": round(float(np.mean(list(per.values()))), 4)}
             m.meta["validation_per_language"] = per
-            m.meta["validation"]["macro_f1_mean_languages"] = round(float(np.mean(list(per.values()))), 4)
+            m.meta["val_rows"] = len(va_y)
             m.save(out)
         if "langid" in tasks:
             codes = [UMSAB_LANGS[n] for n in names]
