@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, null, select, union_all
+from sqlalchemy import Integer, Select, bindparam, cast, func, null, select, union_all
 from sqlalchemy.orm import Session
 
 from socialdesk.config import get_settings
@@ -47,27 +47,8 @@ def latest_on_threads(
     keys = list(keys)
     if not keys:
         return {}
-    native = select(
-        Conversation.id.label("id"),
-        Conversation.thread_key.label("key"),
-        cast(null(), Integer).label("after"),
-    ).where(Conversation.account_id == account_id, Conversation.thread_key.in_(keys))
-    aliased = select(ThreadAlias.conversation_id, ThreadAlias.thread_key, ThreadAlias.after_generation).where(
-        ThreadAlias.account_id == account_id, ThreadAlias.thread_key.in_(keys)
-    )
-    found = union_all(native, aliased).subquery("found")
-    state = (
-        Conversation.generation.label("_generation"),
-        Conversation.status.label("_status"),
-        Conversation.resolved_at.label("_resolved_at"),
-        Conversation.last_message_at.label("_last_message_at"),
-    )
-    head = [Conversation] if columns is None else list(columns)
-    rows = session.execute(
-        select(*head, *state, found.c.key.label("_key"), found.c.after.label("_after"))
-        .select_from(Conversation)
-        .join(found, found.c.id == Conversation.id)
-    ).all()
+    statement = _latest_statement(tuple(columns) if columns is not None else None)
+    rows = session.execute(statement, {"account_id": account_id, "keys": keys}).all()
 
     newest: dict[str, tuple[int, Any]] = {}
     alias: dict[str, tuple[int, Any, Any]] = {}
@@ -92,6 +73,48 @@ def latest_on_threads(
             continue  # finished: never resurrected through the alias
         result[key] = value
     return result
+
+
+_STATEMENTS: dict[tuple[int, ...] | None, tuple[Any, Select[Any]]] = {}
+
+
+def _latest_statement(columns: tuple[Any, ...] | None) -> Select[Any]:
+    """The lookup for ``columns``, built once: building the union and its subquery costs
+    more than running it (the webhook writer runs it every batch). Parameters: ``account_id``
+    and the expanding list ``keys``."""
+    key = tuple(id(c) for c in columns) if columns is not None else None
+    cached = _STATEMENTS.get(key)
+    if cached is not None:
+        return cached[1]
+    keys = bindparam("keys", expanding=True)
+    account = bindparam("account_id")
+    native = select(
+        Conversation.id.label("id"),
+        Conversation.thread_key.label("key"),
+        cast(null(), Integer).label("after"),
+    ).where(Conversation.account_id == account, Conversation.thread_key.in_(keys))
+    aliased = select(ThreadAlias.conversation_id, ThreadAlias.thread_key, ThreadAlias.after_generation).where(
+        ThreadAlias.account_id == account, ThreadAlias.thread_key.in_(keys)
+    )
+    found = union_all(native, aliased).subquery("found")
+    state = (
+        Conversation.generation.label("_generation"),
+        Conversation.status.label("_status"),
+        Conversation.resolved_at.label("_resolved_at"),
+        Conversation.last_message_at.label("_last_message_at"),
+    )
+    head = [Conversation] if columns is None else list(columns)
+    statement = (
+        select(*head, *state, found.c.key.label("_key"), found.c.after.label("_after"))
+        .select_from(Conversation)
+        .join(found, found.c.id == Conversation.id)
+    )
+    # The columns are kept with the statement so their ids stay theirs; callers pass the same
+    # few column lists, and a caller building new ones each time only empties the cache.
+    if len(_STATEMENTS) >= 16:
+        _STATEMENTS.clear()
+    _STATEMENTS[key] = (columns, statement)
+    return statement
 
 
 def set_alias(session: Session, account_id: int, thread_key: str, conversation: Conversation) -> ThreadAlias:
