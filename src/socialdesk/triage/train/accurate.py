@@ -129,13 +129,20 @@ def fit_ensemble(
     t0 = time.time()
     (ft, fy, _), (dt, dy, dl) = data["fit"], data["dev"]
     Xf = fold(featurize(ft).combined(), bits)
-    clf = LogisticRegression(max_iter=400, random_state=SEED, **params)
-    clf.fit(Xf if fit_emb is None else joint_matrix(Xf, fit_emb), np.asarray(fy))
-    if fit_emb is None:
-        w_ng, w_emb = expand_coef(clf.coef_, bits), np.zeros((DIM, clf.coef_.shape[0]), np.float32)
+    if task == "offensive" and fit_emb is None:
+        # The fast tier's recipe (NB-LR), so that the member fitted here is the one shipped.
+        from .fast import offensive_coef
+
+        coef, intercept = offensive_coef(Xf, np.asarray(fy))
     else:
-        w_ng, w_emb = split_coef(clf.coef_, bits)
-    ng = LinearModel(f"acc_{task}", labels, w_ng, clf.intercept_.astype(np.float32), bits).quantized()
+        clf = LogisticRegression(max_iter=400, random_state=SEED, **params)
+        clf.fit(Xf if fit_emb is None else joint_matrix(Xf, fit_emb), np.asarray(fy))
+        coef, intercept = clf.coef_, clf.intercept_
+    if fit_emb is None:
+        w_ng, w_emb = expand_coef(coef, bits), np.zeros((DIM, coef.shape[0]), np.float32)
+    else:
+        w_ng, w_emb = split_coef(coef, bits)
+    ng = LinearModel(f"acc_{task}", labels, w_ng, intercept.astype(np.float32), bits).quantized()
     sl = head_slices()[task]
     k = ng.weights.shape[1]
     # The head's logits as the n-gram model's columns: a binary model has one (log-odds).

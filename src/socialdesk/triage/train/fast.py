@@ -142,6 +142,32 @@ def fit_multi(texts: list[str], labels: list[int], english: Any) -> LinearModel:
     return model
 
 
+# Offensive: a binary NB-LR, chosen on the held-out 10 % of TweetEval offensive train (the cut
+# of finetune.task_data): dev macro-F1 70.6 for the logistic regression shipped before (C 1,
+# balanced, 17 bits), NB-LR 74.2-74.5 with C 0.3/1/3 at 16 or 17 bits (16 bits, C 1: 74.5).
+OFFENSIVE_BITS = 16
+OFFENSIVE_C = 1.0
+
+
+def offensive_coef(X: Any, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1, n) weights and (1,) bias of the offensive NB-LR over ``X`` (balanced classes)."""
+    y = np.asarray(y)
+    sw = np.where(y == 1, (y == 0).mean() / max((y == 1).mean(), 1e-9), 1.0)
+    coef, intercept = nblr_coef(X, y, sw, OFFENSIVE_C)
+    return coef[1:], intercept[1:]
+
+
+def fit_offensive(texts: list[str], labels: list[int], name: str = "offensive") -> LinearModel:
+    t0 = time.time()
+    coef, bias = offensive_coef(fold(featurize(texts).combined(), OFFENSIVE_BITS), np.asarray(labels))
+    model = LinearModel(name, OFFENSIVE_LABELS, expand_coef(coef, OFFENSIVE_BITS),
+                        bias.astype(np.float32), OFFENSIVE_BITS).quantized()
+    model.meta = {"task": name, "metric": "macro_f1", "method": "NB-LR", "train_rows": len(labels),
+                  "params": {"C": OFFENSIVE_C, "class_weight": "balanced"},
+                  "seconds": round(time.time() - t0, 1)}
+    return model
+
+
 def train_all_fast(root: Path, out: Path = ARTIFACTS, only: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tasks = only or ["sentiment", "emotion", "offensive", "sentiment_multi", "langid"]
@@ -155,7 +181,6 @@ def train_all_fast(root: Path, out: Path = ARTIFACTS, only: list[str] | None = N
         m.save(out)
     for task, labels, metric, grid, bits in [
         ("emotion", EMOTION_LABELS, "macro_f1", [3.0, 10.0, 30.0], 16),
-        ("offensive", OFFENSIVE_LABELS, "macro_f1", [1.0, 3.0, 10.0], 17),
     ]:
         if task not in tasks:
             continue
@@ -165,6 +190,14 @@ def train_all_fast(root: Path, out: Path = ARTIFACTS, only: list[str] | None = N
             task, labels, (tr.texts, tr.labels), (va.texts, va.labels), metric,
             [{"C": c, "class_weight": "balanced"} for c in grid], bits,
         )
+        m.save(out)
+    if "offensive" in tasks:
+        tr = load_tweeteval_split(root / "tweeteval" / "offensive", "train")
+        va = load_tweeteval_split(root / "tweeteval" / "offensive", "val")
+        m = fit_offensive(tr.texts, tr.labels)
+        pred = (featurize(va.texts).dot(m.weights)[:, 0] + m.bias[0] > 0).astype(int)
+        m.meta.update({"validation": {"macro_f1": round(METRICS["macro_f1"](va.labels, pred), 4)},
+                       "val_rows": len(va.labels)})
         m.save(out)
     if "sentiment_multi" in tasks or "langid" in tasks:
         tr_all = load_umsab(root, "train")
