@@ -209,20 +209,15 @@ def train_all_accurate(root: Path, out: Path = ARTIFACTS, only: list[str] | None
                          full=fast)
         save_joint(m, out)
     if "sentiment_multi" in tasks:
-        # No fine-tuned head (see finetune.HEADS): n-grams + the frozen embedding, jointly.
-        tr_all = load_umsab(root, "train")
-        va_all = load_umsab(root, "val")
-        names = sorted(tr_all)
-        tr_t = [t for n in names for t in tr_all[n].texts]
-        va_t = [t for n in names for t in va_all[n].texts]
-        etr = cached_embeddings(enc, tr_t, "umsab-train")
-        eva = cached_embeddings(enc, va_t, "umsab-val")
-        m = fit_joint(
-            "acc_sentiment_multi", SENTIMENT_LABELS,
-            (tr_t, [y for n in names for y in tr_all[n].labels], etr),
-            (va_t, [y for n in names for y in va_all[n].labels], eva),
-            "macro_f1", [{"C": c} for c in (3.0, 10.0)], 17,
-        )
+        # No fine-tuned head (see finetune.HEADS). The fast tier's model (LR + NB-LR, see
+        # fast.fit_multi) as is: next to it, the frozen MiniLM embedding lowered the dev mean of
+        # 7 languages (a logistic regression over it, mixed in at weight 0.2/0.35/0.5: 55.8/55.5/
+        # 55.4 vs 55.9 alone, train cut seed 13), and the joint n-gram + embedding regression
+        # shipped before measured 57.94 on validation vs the fast tier's 58.78 then.
+        fast = LinearModel.load(out, "sentiment_multi")
+        m = LinearModel("acc_sentiment_multi", fast.labels, fast.weights, fast.bias, fast.bits)
+        m.meta = {**fast.meta, "task": "acc_sentiment_multi", "method": "fast tier model",
+                  "encoder": ONNX_NAME, "embedding_weights": np.zeros((DIM, 3), np.float32)}
         save_joint(m, out)
     measure_accurate(root, out, tasks)
 
