@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Dialect, Table, bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from socialdesk.analytics.surveys import is_survey_answer
@@ -100,6 +101,9 @@ class BulkIngestor:
         self._identity_profiles: dict[int, tuple[str, int]] = {}
         self._threads: dict[tuple[int, str], ConversationRow | None] = {}
         self._conversations: dict[int, ConversationRow] = {}
+        # PostgreSQL statements waiting to be sent together, while ``finish`` writes a batch.
+        self._pipelined: list[tuple[str, tuple[Any, ...]]] = []
+        self._finishing = False
         self._reset_batch()
 
     def _reset_batch(self) -> None:
@@ -335,8 +339,21 @@ class BulkIngestor:
     # --- writing -----------------------------------------------------------------------
 
     def finish(self, report: IngestReport) -> None:
-        """Write the planned batch: one executemany per table, in foreign-key order."""
+        """Write the planned batch: one statement per table, in foreign-key order. On
+        PostgreSQL they are sent together and answered together (one round trip)."""
         execute = self.session.execute
+        self._finishing = True
+        try:
+            self._write_rows(execute)
+        finally:
+            self._finishing = False
+            self._pipelined = []
+        self._write_profiles()
+        for conversation in self._conversations.values():
+            conversation.dirty = conversation.new = False
+        self._reset_batch()
+
+    def _write_rows(self, execute: Callable[..., Any]) -> None:
         if self._customers:
             self._insert(Customer.__table__, self._customers)
             self._insert(Identity.__table__, self._new_identities)
@@ -357,14 +374,13 @@ class BulkIngestor:
             table = Conversation.__table__
             connection = self.session.connection()
             if connection.dialect.name == "postgresql":
-                # One statement over arrays instead of a statement per conversation; its text
-                # never changes, so the driver prepares it once per connection.
+                # One statement over arrays instead of a statement per conversation.
                 sql, plan = _update_plan(table, STATE, connection.dialect)
                 params = [[c.id for c in changed]] + [
                     [process(getattr(c, f)) if process else getattr(c, f) for c in changed]
                     for f, process in plan
                 ]
-                connection.exec_driver_sql(sql, tuple(params))
+                self._pipelined.append((sql, tuple(params)))
             else:
                 values = {f: bindparam(f) for f in STATE}
                 execute(
@@ -374,16 +390,14 @@ class BulkIngestor:
                 )
         if self._events:
             self._insert(ConversationEvent.__table__, self._events)
-        self._write_profiles()
-        for conversation in self._conversations.values():
-            conversation.dirty = conversation.new = False
-        self._reset_batch()
+        if self._pipelined:
+            self._send_pipelined()
 
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert rows of one shape, converted by the columns' own SQLAlchemy bind processors
         and defaults, straight to the driver: SQLAlchemy's per-row parameter handling costs
         more than the database's insert. SQLite takes them as one executemany; PostgreSQL as
-        multi-row INSERTs (its executemany runs a statement per row). Rows of mixed shapes
+        one INSERT over arrays (its executemany runs a statement per row). Rows of mixed shapes
         and other databases go through SQLAlchemy's executemany."""
         connection = self.session.connection()
         dialect = connection.dialect
@@ -396,17 +410,33 @@ class BulkIngestor:
         for key, default, process in plan:
             values = [row[key] for row in rows] if key is not None else [default() for _ in rows]
             columns.append([process(v) for v in values] if process is not None else values)
-        tuples = list(zip(*columns, strict=True))
         if dialect.name == "sqlite":
+            tuples = list(zip(*columns, strict=True))
             connection.exec_driver_sql(f"{head} VALUES ({', '.join('?' * len(plan))})", tuples)
             return
-        # PostgreSQL: COPY, in the session's transaction. A multi-row INSERT's text is as long
-        # as its rows, so the driver parses it again for every batch and the server plans it
-        # again; COPY's text is fixed and the rows stream in one round trip.
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {head} FROM STDIN") as copy:
-            for row in tuples:
-                copy.write_row(row)
+        # PostgreSQL: INSERT ... SELECT FROM unnest(one array per column). A multi-row VALUES
+        # list's text grows with its rows, so the driver parses it and the server plans it
+        # again every batch; this text is fixed, prepared once per connection.
+        self._pipelined.append((head, tuple(columns)))
+        if not self._finishing:
+            self._send_pipelined()
+
+    def _send_pipelined(self) -> None:
+        """Run the batch's PostgreSQL statements in the session's transaction, sent together
+        (psycopg's pipeline mode) instead of waiting for each answer in turn."""
+        import psycopg
+
+        raw = self.session.connection().connection.driver_connection
+        sql, params = "", ()
+        try:
+            with raw.pipeline(), raw.cursor() as cursor:  # type: ignore[union-attr]
+                for sql, params in self._pipelined:
+                    cursor.execute(sql, params)
+        except psycopg.Error as exc:
+            # As SQLAlchemy would have raised it (a unique race is an IntegrityError to retry).
+            raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
+        finally:
+            self._pipelined = []
 
     def _write_profiles(self) -> None:
         """Refreshed identities, and their customers' follower counts (never lowered)."""
@@ -426,10 +456,12 @@ class BulkIngestor:
 def _insert_plan(
     table: Table, keys: tuple[str, ...], dialect: Dialect
 ) -> tuple[str, list[tuple[str | None, Callable[[], Any] | None, Callable[[Any], Any] | None]]]:
-    """``INSERT INTO t (columns) VALUES`` for ``keys`` plus the columns SQLAlchemy would fill
+    """``INSERT INTO t (columns)`` (SQLite: to add ``VALUES``; PostgreSQL: selecting from one
+    array parameter per column) for ``keys`` plus the columns SQLAlchemy would fill
     from Python-side defaults, and per column (key or None, default, bind processor)."""
     plan: list[tuple[str | None, Callable[[], Any] | None, Callable[[Any], Any] | None]] = []
     names: list[str] = []
+    types: list[str] = []
     for column in table.columns:
         default: Callable[[], Any] | None = None
         if column.key not in keys:
@@ -439,13 +471,16 @@ def _insert_plan(
             arg = spec.arg  # type: ignore[attr-defined]
             default = (lambda a=arg: a(None)) if spec.is_callable else (lambda a=arg: a)  # type: ignore[attr-defined]
         names.append(dialect.identifier_preparer.quote(column.name))
+        types.append(column.type.compile(dialect))
         # The dialect's implementation of the type, as SQLAlchemy binds it (TypeDecorators included).
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         plan.append((column.key if default is None else None, default, process))
     table_name = dialect.identifier_preparer.format_table(table)
+    head = f"INSERT INTO {table_name} ({', '.join(names)})"
     if dialect.name == "postgresql":
-        return f"{table_name} ({', '.join(names)})", plan
-    return f"INSERT INTO {table_name} ({', '.join(names)})", plan
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        return f"{head} SELECT * FROM unnest({arrays})", plan
+    return head, plan
 
 
 @lru_cache(maxsize=8)
