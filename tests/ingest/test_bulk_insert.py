@@ -67,3 +67,18 @@ def test_direct_rows_equal_sqlalchemy_rows_for_every_column(session):
     assert differing_columns(session, Conversation.__table__) == {"id", "thread_key"}
     assert differing_columns(session, Message.__table__) == {"id", "external_id", "conversation_id"}
     assert differing_columns(session, ConversationEvent.__table__) == {"id", "conversation_id"}
+
+
+def test_a_row_the_database_refuses_raises_sqlalchemy_s_integrity_error(session):
+    # The webhook writer retries a batch that lost a unique race on IntegrityError, so the
+    # driver's own error (PostgreSQL's rows go straight to psycopg) must arrive as SQLAlchemy's.
+    from sqlalchemy.exc import IntegrityError
+
+    from socialdesk.customers.models import Customer
+
+    at = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    bulk = BulkIngestor(session)
+    bulk._insert(Customer.__table__, [{"id": 7, "name": "first", "followers": 0, "created_at": at}])
+    with pytest.raises(IntegrityError):
+        bulk._insert(Customer.__table__, [{"id": 7, "name": "again", "followers": 0, "created_at": at}])
+    session.rollback()
