@@ -48,7 +48,11 @@ def latest_on_threads(
     if not keys:
         return {}
     statement = _latest_statement(tuple(columns) if columns is not None else None)
-    rows = session.execute(statement, {"account_id": account_id, "keys": keys}).all()
+    params = {"account_id": account_id, "keys": keys}
+    # Rows of columns need no ORM: Core execution skips its per-execution work (the webhook
+    # writer runs this every batch). ORM objects go through the session as usual.
+    run = session.execute if columns is None else session.connection().execute
+    rows = run(statement, params).all()
 
     newest: dict[str, tuple[int, Any]] = {}
     alias: dict[str, tuple[int, Any, Any]] = {}
