@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=None, help="training data (default ../shared/data)")
     parser.add_argument("--only", nargs="*", default=None, help="restrict to these tasks")
     parser.add_argument("--out", default=None, help="artifact folder (default: the package's)")
-    parser.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (default 1)")
+    parser.add_argument("--epochs", type=float, default=None, help="fine-tuning epochs (default 2)")
     args = parser.parse_args(argv)
     # Keep training on the cores it is given; BLAS threads beyond that only contend.
     os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -33,6 +33,7 @@ from ..encoder import ARTIFACTS, DIM, ONNX_NAME, Encoder
 from ..features import BITS, featurize
 from ..linear import LinearModel, expand_coef, fold
 from ..metrics import METRICS
+from .fast import NBLR_TASKS, task_coef
 
 SEED = 13
 CACHE = Path(os.environ.get("SOCIALDESK_CACHE", "var/cache/triage"))
@@ -129,11 +130,9 @@ def fit_ensemble(
     t0 = time.time()
     (ft, fy, _), (dt, dy, dl) = data["fit"], data["dev"]
     Xf = fold(featurize(ft).combined(), bits)
-    if task == "offensive" and fit_emb is None:
+    if task in NBLR_TASKS and fit_emb is None:
         # The fast tier's recipe (NB-LR), so that the member fitted here is the one shipped.
-        from .fast import offensive_coef
-
-        coef, intercept = offensive_coef(Xf, np.asarray(fy))
+        coef, intercept = task_coef(task, Xf, np.asarray(fy))
     else:
         clf = LogisticRegression(max_iter=400, random_state=SEED, **params)
         clf.fit(Xf if fit_emb is None else joint_matrix(Xf, fit_emb), np.asarray(fy))
