@@ -54,25 +54,39 @@ def latest_on_threads(
     run = session.execute if columns is None else session.connection().execute
     rows = run(statement, params).all()
 
+    return choose_latest(
+        (
+            (row._key, row._after, row._generation, row._status, row._resolved_at,
+             row._last_message_at, row[0] if columns is None else row)
+            for row in rows
+        ),
+        now=now,
+    )
+
+
+# What the lookup found on a key: (key, alias's after_generation or None for the key's own
+# conversation, generation, status, resolved_at, last_message_at, the value to return).
+Found = tuple[str, int | None, int, str, datetime | None, datetime, Any]
+
+
+def choose_latest(found: Iterable[Found], *, now: datetime | None = None) -> dict[str, Any]:
+    """Apply the alias rules (module docstring) to what a lookup found, by key."""
     newest: dict[str, tuple[int, Any]] = {}
     alias: dict[str, tuple[int, Any, Any]] = {}
-    for row in rows:
-        value = row[0] if columns is None else row
-        if row._after is None:
-            if row._key not in newest or row._generation > newest[row._key][0]:
-                newest[row._key] = (row._generation, value)
+    for key, after, generation, status, resolved_at, last_message_at, value in found:
+        if after is None:
+            if key not in newest or generation > newest[key][0]:
+                newest[key] = (generation, value)
         else:
-            alias[row._key] = (row._after, value, row)
+            state = SimpleNamespace(status=status, resolved_at=resolved_at, last_message_at=last_message_at)
+            alias[key] = (after, value, state)
     now = now or utcnow()
     window = timedelta(hours=get_settings().reopen_window_hours)
     result = {key: value for key, (_, value) in newest.items()}
-    for key, (after, value, row) in alias.items():
+    for key, (after, value, target) in alias.items():
         own = newest.get(key)
         if own is not None and own[0] > after:
             continue  # the key started a conversation of its own after the alias
-        target = SimpleNamespace(
-            status=row._status, resolved_at=row._resolved_at, last_message_at=row._last_message_at
-        )
         if needs_new_generation(target, now, window):
             continue  # finished: never resurrected through the alias
         result[key] = value

@@ -8,11 +8,11 @@ conversation rows, then written with one executemany per table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Dialect, Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from socialdesk.analytics.surveys import is_survey_answer
 from socialdesk.brands.models import SocialAccount
 from socialdesk.config import get_settings
-from socialdesk.conversations.aliases import latest_on_threads
+from socialdesk.conversations.aliases import choose_latest, latest_on_threads
 from socialdesk.conversations.models import Conversation, ConversationEvent, Message
 from socialdesk.conversations.threading import FINISHED, place_message, record_message
 from socialdesk.customers.models import Customer, Identity
@@ -81,6 +81,49 @@ _FIND_IDENTITIES = select(
 )
 
 
+class _Found(NamedTuple):
+    id: int
+    external_id: str
+    conversation_id: int | None
+    thread_key: str
+
+
+class _Known(NamedTuple):
+    id: int
+    customer_id: int
+    external_user_id: str
+    handle: str
+    followers: int
+
+
+# PostgreSQL's forms of the lookups above, for ``prime_locked``'s pipeline: one array parameter
+# instead of an expanding IN list, so each text is fixed and prepared once per connection.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(%(c)s, %(a)s)"
+_PG_FIND_MESSAGES = (
+    "SELECT id, external_id, conversation_id, thread_key FROM message "
+    "WHERE account_id = %(account_id)s AND external_id = ANY(%(ids)s::varchar[])"
+)
+_PG_FIND_IDENTITIES = (
+    "SELECT id, customer_id, external_user_id, handle, followers FROM identity "
+    "WHERE platform = %(platform)s AND external_user_id = ANY(%(ids)s::varchar[])"
+)
+
+
+@lru_cache(maxsize=1)
+def _pg_latest_on_threads() -> str:
+    """``conversations.aliases.latest_on_threads``'s query: the conversations on the keys and
+    the aliases' targets, each with its key and (for an alias) its ``after_generation``."""
+    columns = ", ".join(f"c.{Conversation.__table__.c[f].name}" for f in _ROW_FIELDS)
+    return (
+        f"SELECT {columns}, f.key, f.after FROM conversation AS c JOIN ("
+        "SELECT id, thread_key AS key, NULL::integer AS after FROM conversation "
+        "WHERE account_id = %(account_id)s AND thread_key = ANY(%(keys)s::varchar[]) "
+        "UNION ALL SELECT conversation_id, thread_key, after_generation FROM thread_alias "
+        "WHERE account_id = %(account_id)s AND thread_key = ANY(%(keys)s::varchar[])"
+        ") AS f ON f.id = c.id"
+    )
+
+
 class BulkIngestor:
     """Plans and writes batches of items; ``source`` names them in dead letters.
 
@@ -126,14 +169,83 @@ class BulkIngestor:
 
     def prime(self, account: SocialAccount, items: Iterable[InboundMessage]) -> None:
         items = list(items)
+        wanted, authors, keys = self._wanted(account, items)
+        found: list[Any] = []
+        for chunk in _chunks(sorted(wanted)):
+            found.extend(self._core(_FIND_MESSAGES, {"account_id": account.id, "ids": chunk}))
+        self._take_messages(account, wanted, found)
+        known: list[Any] = []
+        for chunk in _chunks(sorted(authors)):
+            known.extend(self._core(_FIND_IDENTITIES, {"platform": account.platform, "ids": chunk}))
+        self._take_identities(account, authors, known)
+        latest: dict[str, Any] = {}
+        columns = [getattr(Conversation, f) for f in _ROW_FIELDS]
+        for chunk in _chunks(sorted(keys)):
+            # Thread aliases (a handoff's DM thread) count: see conversations.aliases.
+            latest.update(latest_on_threads(self.session, account.id, chunk, columns=columns))
+        self._take_threads(account, keys, {k: row._mapping for k, row in latest.items()})
+
+    def prime_locked(
+        self, accounts: list[int], batches: list[tuple[SocialAccount, list[InboundMessage]]], lock_class: int
+    ) -> None:
+        """PostgreSQL: take the accounts' advisory locks (``lock_class``, in id order) and
+        ``prime`` every account's items, all in ONE round trip. The server runs the pipeline
+        in order, so each lookup starts after the locks are held and sees what the writer
+        before us committed (READ COMMITTED takes a snapshot per statement)."""
+        import psycopg
+
+        plans = [(account, items, *self._wanted(account, items)) for account, items in batches if items]
+        raw = self.session.connection().connection.driver_connection
+        sql, params = "", {}
+        results = []
+        try:
+            with raw.pipeline():  # type: ignore[union-attr]
+                for account_id in sorted(accounts):
+                    sql, params = _PG_LOCK, {"c": lock_class, "a": account_id}
+                    raw.execute(sql, params)  # type: ignore[union-attr]
+                for account, _, wanted, authors, keys in plans:
+                    lookups = [
+                        (_PG_FIND_MESSAGES, {"account_id": account.id, "ids": sorted(wanted)}),
+                        (_PG_FIND_IDENTITIES, {"platform": account.platform, "ids": sorted(authors)}),
+                        (_pg_latest_on_threads(), {"account_id": account.id, "keys": sorted(keys)}),
+                    ]
+                    # Not prepared: a generic plan cannot know how many values the arrays
+                    # hold, and PostgreSQL's can be much worse than planning each time.
+                    results.append(
+                        [raw.execute(sql, params, prepare=False) for sql, params in lookups]  # type: ignore[union-attr]
+                    )
+            rows = [[cursor.fetchall() for cursor in cursors] for cursors in results]
+        except psycopg.Error as exc:
+            raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
+        for plan, (messages, identities, threads) in zip(plans, rows, strict=True):
+            account, _, wanted, authors, keys = plan
+            self._take_messages(account, wanted, [_Found(*r) for r in messages])
+            self._take_identities(account, authors, [_Known(*r) for r in identities])
+            width = len(_ROW_FIELDS)
+            values = [dict(zip(_ROW_FIELDS, r[:width], strict=True)) for r in threads]
+            latest = choose_latest(
+                (r[width], r[width + 1], v["generation"], v["status"], v["resolved_at"],
+                 v["last_message_at"], v)
+                for r, v in zip(threads, values, strict=True)
+            )
+            self._take_threads(account, keys, latest)
+
+    def _wanted(
+        self, account: SocialAccount, items: list[InboundMessage]
+    ) -> tuple[set[str], set[str], set[str]]:
+        """What a batch's items refer to and this ingestor does not know yet: message external
+        ids (the items and their parents), inbound authors, and thread keys."""
         wanted = {i.external_id for i in items} | {
             i.reply_to_external_id for i in items if i.reply_to_external_id
         }
         wanted = {e for e in wanted if (account.id, e) not in self._messages}
-        found: dict[str, tuple[int, int | None, str]] = {}
-        for chunk in _chunks(sorted(wanted)):
-            for row in self._core(_FIND_MESSAGES, {"account_id": account.id, "ids": chunk}):
-                found[row.external_id] = (row.id, row.conversation_id, row.thread_key)
+        authors = {i.author_id for i in items if i.direction == "inbound"}
+        authors = {a for a in authors if (account.platform, a) not in self._identities}
+        keys = {i.thread_key for i in items} - {k for a, k in self._threads if a == account.id}
+        return wanted, authors, keys
+
+    def _take_messages(self, account: SocialAccount, wanted: set[str], rows: Iterable[Any]) -> None:
+        found = {row.external_id: (row.id, row.conversation_id, row.thread_key) for row in rows}
         self._load_conversations({c for _, c, _ in found.values() if c is not None})
         for ext in wanted:
             hit = found.get(ext)
@@ -143,25 +255,20 @@ class BulkIngestor:
                 else None
             )
 
-        authors = {i.author_id for i in items if i.direction == "inbound"}
-        authors = {a for a in authors if (account.platform, a) not in self._identities}
+    def _take_identities(self, account: SocialAccount, authors: set[str], rows: Iterable[Any]) -> None:
         known: dict[str, tuple[int, int]] = {}
-        for chunk in _chunks(sorted(authors)):
-            for row in self._core(_FIND_IDENTITIES, {"platform": account.platform, "ids": chunk}):
-                known[row.external_user_id] = (row.id, row.customer_id)
-                self._identity_profiles[row.id] = (row.handle, row.followers)
+        for row in rows:
+            known[row.external_user_id] = (row.id, row.customer_id)
+            self._identity_profiles[row.id] = (row.handle, row.followers)
         for author in authors:
             self._identities[(account.platform, author)] = known.get(author)
 
-        keys = {i.thread_key for i in items} - {k for a, k in self._threads if a == account.id}
-        latest: dict[str, ConversationRow] = {}
-        columns = [getattr(Conversation, f) for f in _ROW_FIELDS]
-        for chunk in _chunks(sorted(keys)):
-            # Thread aliases (a handoff's DM thread) count: see conversations.aliases.
-            for key, row in latest_on_threads(self.session, account.id, chunk, columns=columns).items():
-                latest[key] = self._remember(row)
+    def _take_threads(
+        self, account: SocialAccount, keys: set[str], latest: dict[str, Mapping[str, Any]]
+    ) -> None:
+        remembered = {key: self._remember(values) for key, values in latest.items()}
         for key in keys:
-            self._threads[(account.id, key)] = latest.get(key)
+            self._threads[(account.id, key)] = remembered.get(key)
 
     def reserve_ids(self, batches: list[tuple[SocialAccount, list[InboundMessage]]]) -> None:
         """After ``prime``: reserve, in one statement, about the ids these items will take.
@@ -193,13 +300,13 @@ class BulkIngestor:
         missing = sorted(i for i in ids if i not in self._conversations)
         for chunk in _chunks(missing):
             for row in self._core(_LOAD_CONVERSATIONS, {"ids": chunk}):
-                self._remember(row)
+                self._remember(row._mapping)
 
-    def _remember(self, row: Any) -> ConversationRow:
-        existing = self._conversations.get(row.id)
+    def _remember(self, values: Mapping[str, Any]) -> ConversationRow:
+        existing = self._conversations.get(values["id"])
         if existing is None:
-            existing = ConversationRow(**{f: getattr(row, f) for f in _ROW_FIELDS})
-            self._conversations[row.id] = existing
+            existing = ConversationRow(**{f: values[f] for f in _ROW_FIELDS})
+            self._conversations[existing.id] = existing
         return existing
 
     # --- planning --------------------------------------------------------------------

@@ -195,10 +195,8 @@ def store_deliveries(session: Session, deliveries: list[Delivery]) -> list[Webho
     # writer (another web process) changes them until our commit.
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        for account_id in sorted(accounts):
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:c, :a)"), {"c": _ACCOUNT_LOCK_CLASS, "a": account_id}
-            )
+        # The locks and every lookup, in one round trip.
+        bulk.prime_locked(list(accounts), batches, _ACCOUNT_LOCK_CLASS)  # type: ignore[arg-type]
     elif total:
         # SQLite: reserving ids takes the one write lock; unused ids cost nothing here.
         bulk.ids.reserve_ahead(
@@ -207,9 +205,10 @@ def store_deliveries(session: Session, deliveries: list[Delivery]) -> list[Webho
         )  # fmt: skip
     else:
         session.execute(text('UPDATE "message" SET id = id WHERE 0'))
-    for account, items in batches:
-        if items:
-            bulk.prime(account, items)  # type: ignore[arg-type]  # an AccountRef has what it reads
+    if not postgres:
+        for account, items in batches:
+            if items:
+                bulk.prime(account, items)  # type: ignore[arg-type]  # an AccountRef has what it reads
     if postgres and total:
         bulk.reserve_ids(batches)  # type: ignore[arg-type]
     outcomes: list[WebhookOutcome] = []
