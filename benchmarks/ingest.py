@@ -17,7 +17,8 @@
    enqueue on Redis Streams, all before the 200. Triage and the rest of the pipeline run in
    `socialdesk worker` processes in production; none run here (the stream just grows), and
    the periodic jobs are off. PostgreSQL runs with fsync and synchronous_commit ON (a 200 is
-   on disk); SQLite runs in WAL mode with synchronous=NORMAL (the project's setting: a
+   on disk), and its tables are analyzed after the warm-up, as autovacuum keeps them in service;
+   SQLite runs in WAL mode with synchronous=NORMAL (the project's setting: a
    committed row survives a process crash, the last commits may not survive a power cut).
 3. For comparison, the embedded default (`make demo`): one process that also runs every
    pipeline step (triage, listening, routing, SLA, analytics) on what it ingests, at a lower rate.
@@ -437,7 +438,8 @@ def main() -> None:
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     bench_webhooks(
-                        "PostgreSQL, fsync on (queue: Redis, no consumers)", pg.url, args.rate,
+                        "PostgreSQL, fsync on, analyzed after warm-up (queue: Redis, no consumers)", pg.url,
+                        args.rate,
                         args.duration, tmp, redis.url, args.workers, postmaster_pid(pg), args.connections,
                     )  # fmt: skip
             finally:
