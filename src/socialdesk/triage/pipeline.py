@@ -79,6 +79,37 @@ class _Bank:
         if embs:
             self.emb = np.ascontiguousarray(np.hstack(embs))
 
+    def mean_columns_for(self, names: tuple[str, ...]) -> np.ndarray:
+        """``mean_columns`` for these models, in this order (kept per tuple of names)."""
+        cache = self.__dict__.setdefault("_means_for", {})
+        found = cache.get(names)
+        if found is None:
+            order = {n: j for j, n in enumerate(self.models)}
+            found = cache[names] = np.ascontiguousarray(self.mean_columns[:, [order[n] for n in names]])
+        return found
+
+    def probas(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        """Every model's class probabilities at once: a binary model's sigmoid is the softmax
+        of (0, logit), so all are softmaxes over segments of one extended row."""
+        plan = self.__dict__.get("_proba_plan")
+        if plan is None:
+            index: list[int] = []
+            out: dict[str, slice] = {}
+            zero = self.weights.shape[1]  # the column of zeros appended below
+            for name, sl in self.slices.items():
+                start = len(index)
+                index.extend([zero, sl.start] if sl.stop - sl.start == 1 else range(sl.start, sl.stop))
+                out[name] = slice(start, len(index))
+            starts = np.array([sl.start for sl in out.values()])
+            seg = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(index))))
+            plan = self.__dict__["_proba_plan"] = (np.array(index), starts, seg, out)
+        index, starts, seg, out = plan
+        z = np.concatenate([logits, np.zeros((logits.shape[0], 1), logits.dtype)], axis=1)[:, index]
+        z = z - np.maximum.reduceat(z, starts, axis=1)[:, seg]
+        e = np.exp(z)
+        p = e / np.add.reduceat(e, starts, axis=1)[:, seg]
+        return {name: p[:, sl] for name, sl in out.items()}
+
     def logits(self, feats: Features, embeddings: np.ndarray | None = None) -> np.ndarray:
         out = feats.dot(self.weights) + self.bias
         if self.emb is not None and embeddings is not None:
@@ -210,9 +241,13 @@ def explain_many(
         else:
             keep = np.flatnonzero(c > 0.01)
             order = keep[np.lexsort((-c[keep], doc[keep]))]
+            # A token that occurs twice is one feature (same group, same column): keep its
+            # first, largest entry, so k distinct ones per message survive the cut below.
+            key = (doc[order] << 20) | (grp[order] << 19) | cols[order]
+            order = order[np.sort(np.unique(key, return_index=True)[1])]
             sdoc = doc[order]
             rank = np.arange(sdoc.size) - np.searchsorted(sdoc, sdoc, side="left")
-            order = order[rank < 2 * k]  # room for duplicates, which are skipped below
+            order = order[rank < 2 * k]  # room for hash collisions, skipped below
         res = out[n]
         for jj in order.tolist():
             d = int(doc[jj])
@@ -239,8 +274,8 @@ def _explain_one(
     else:
         rows = rows[n_char:n_char + n_w + n_b]
     vals = np.concatenate([words[2], bigrams[2]])
-    names = list(specs)
-    order_of = {n: j for j, n in enumerate(bank.models)}
+    names = tuple(specs)
+    means = bank.mean_columns_for(names)
     targets, signs = [], []
     for n in names:
         sl, t = bank.slices[n], int(specs[n][0])
@@ -248,16 +283,27 @@ def _explain_one(
         targets.append(sl.start if binary else sl.start + t)
         signs.append((1.0 if t == 1 else -1.0) if binary else 1.0)
     picked = rows[:, targets] * np.asarray(signs, dtype=np.float32)
-    contrib = (picked - rows @ bank.mean_columns[:, [order_of[n] for n in names]]) * vals[:, None]
-    top = np.argsort(-contrib, axis=0)[: 2 * k]
-    for j, n in enumerate(names):
+    contrib = (picked - rows @ means) * vals[:, None]
+    # All of them, in order: the loop stops at k distinct words (a repeated word is one).
+    top = np.argsort(-contrib, axis=0)
+    top_values = np.take_along_axis(contrib, top, axis=0).T.tolist()
+    # Token texts from plain ints (numpy scalars make every slice slow); in one message's
+    # features bigram b is tokens b and b + 1.
+    starts, ends = feats.tok_starts.tolist(), feats.tok_ends.tolist()  # type: ignore[union-attr]
+    joined = feats.joined
+    for n, indices, values in zip(names, top.T.tolist(), top_values, strict=True):
         res = out[n][0]
-        for i in top[:, j].tolist():
-            c = float(contrib[i, j])
+        seen: set[str] = set()
+        for i, c in zip(indices, values, strict=True):
             if c <= 0.01 or len(res) >= k:
                 break
-            label = feats.token_text("word", i) if i < n_w else feats.token_text("bigram", i - n_w)
-            if not any(x.startswith(f"'{label}' ") for x in res):
+            if i < n_w:
+                label = joined[starts[i]:ends[i]]
+            else:
+                b = i - n_w
+                label = joined[starts[b]:ends[b]] + " " + joined[starts[b + 1]:ends[b + 1]]
+            if label not in seen:
+                seen.add(label)
                 res.append(f"'{label}' (+{c:.2f})")
     return out
 
@@ -285,15 +331,15 @@ def triage_batch(
     clean = [_clean(t) for t in texts]
     normed = normalize_batch(clean)
     feats = featurize(normed, normalized=True)
-    fast_logits = m.fast.logits(feats)
-    lang_p = m.fast.proba("langid", fast_logits)
+    fast = m.fast.probas(m.fast.logits(feats))
+    lang_p = fast["langid"]
     lang_labels = m.fast.models["langid"].labels
 
     used_tier = tier
-    sent_en = m.fast.proba("sentiment", fast_logits)
-    sent_multi = m.fast.proba("sentiment_multi", fast_logits)
-    emo = m.fast.proba("emotion", fast_logits)
-    off = m.fast.proba("offensive", fast_logits)
+    sent_en = fast["sentiment"]
+    sent_multi = fast["sentiment_multi"]
+    emo = fast["emotion"]
+    off = fast["offensive"]
     bank, prefix = m.fast, ""
     if tier == "accurate":
         if m.has_accurate:
@@ -401,12 +447,14 @@ _INTENT_MODELS: dict[str, Any] = {}
 def _add_custom_intents(
     results: list[TriageResult], texts: list[str], ctxs: list[TriageContext]
 ) -> None:
-    from .intents import IntentModel, models_dir
-
     wanted: dict[str, list[int]] = {}
     for i, c in enumerate(ctxs):
         if c.intent_model:
             wanted.setdefault(c.intent_model, []).append(i)
+    if not wanted:
+        return
+    from .intents import IntentModel, models_dir
+
     for name, idx in wanted.items():
         if name not in _INTENT_MODELS:
             folder = Path(name) if Path(name).is_dir() else models_dir(name)
