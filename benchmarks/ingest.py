@@ -18,6 +18,8 @@
    `socialdesk worker` processes in production; none run here (the stream just grows), and
    the periodic jobs are off. PostgreSQL runs with fsync and synchronous_commit ON (a 200 is
    on disk), and its tables are analyzed after the warm-up, as autovacuum keeps them in service;
+   Redis appends to its AOF with `appendfsync everysec`, as docs/deploy.md recommends (the
+   sweeper re-enqueues from the database what a power cut loses);
    SQLite runs in WAL mode with synchronous=NORMAL (the project's setting: a
    committed row survives a process crash, the last commits may not survive a power cut).
 3. For comparison, the embedded default (`make demo`): one process that also runs every
@@ -425,7 +427,7 @@ def main() -> None:
         bench_file_import(args.rows)
     if args.only == "import":
         return
-    redis = RedisServer()
+    redis = RedisServer(appendfsync="everysec")
     try:
         if args.only in (None, "webhooks") and not args.no_sqlite:
             with tempfile.TemporaryDirectory() as tmp:
