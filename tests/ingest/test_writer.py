@@ -308,3 +308,45 @@ def test_texts_and_later_changes_to_conversations_are_stored_exactly(ref, writer
     assert {f"t{n}": t for n, t in enumerate(TRICKY)}.items() <= stored.items()
     assert sorted((k, c) for k, c, _ in conversations) == [(f"a{n}", 2) for n in range(len(TRICKY))]
     assert {at.replace(tzinfo=UTC) if at.tzinfo is None else at for _, _, at in conversations} == {later}
+
+
+def test_one_batch_threads_replies_aliases_and_several_accounts_as_the_one_by_one_rules_do(
+    session, ref, writer, committed_at_enqueue
+):
+    # On PostgreSQL a batch's locks and lookups go in one pipeline; what it finds must be what
+    # separate lookups find: a reply's parent stored earlier, a thread alias, a second account.
+    from socialdesk.conversations.aliases import set_alias
+
+    x = factories.account(session, "x", slug="acme-x")
+    session.commit()
+    x_ref = webhooks.AccountRef(x.id, x.brand_id, x.platform, x.slug, webhooks.credentials(x))
+
+    def on_x(external_id: str, **kw) -> webhooks.Delivery:
+        return webhooks.Delivery(x_ref, messages=[factories.inbound(external_id, platform="x", **kw)])
+
+    first = writer.submit(on_x("post-1", author_id="ann", thread_key="post-1")).result(timeout=30)
+    public = writer.submit(delivery(ref, "wa-1", "bob")).result(timeout=30)
+    assert first.report.conversations == public.report.conversations == 1
+    with get_sessionmaker()() as other:
+        dm_target = other.scalar(select(Conversation).where(Conversation.thread_key == "bob"))
+        set_alias(other, ref.id, "bob-dm", dm_target)
+        other.commit()
+        target_id = dm_target.id
+
+    gathering(writer, 0.3)
+    batch = [
+        writer.submit(on_x("reply-1", author_id="cy", thread_key="elsewhere", reply_to="post-1")),
+        writer.submit(delivery(ref, "wa-2", "bob-dm")),  # joins bob's conversation via the alias
+        writer.submit(delivery(ref, "wa-3", "dee")),  # a new customer on the first account
+        writer.submit(on_x("post-1", author_id="ann", thread_key="post-1")),  # a redelivery
+    ]
+    outcomes = [f.result(timeout=30) for f in batch]
+    assert writer.batches == 3
+    assert [(o.report.messages, o.report.conversations, o.report.duplicates) for o in outcomes] == [
+        (1, 0, 0), (1, 0, 0), (1, 1, 0), (0, 0, 1)
+    ]
+    with get_sessionmaker()() as other:
+        where = dict(other.execute(select(Message.external_id, Message.conversation_id)).all())
+    assert where["reply-1"] == where["post-1"]
+    assert where["wa-2"] == where["wa-1"] == target_id
+    assert where["wa-3"] not in (where["wa-1"], where["post-1"])
