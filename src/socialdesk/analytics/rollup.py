@@ -276,16 +276,32 @@ def refresh(session: Session) -> int:
     normally finds nothing to fold; every API call, dashboard and report still calls it first,
     so a figure never misses an event that committed before the call.
     """
-    state = session.get(RollupState, WATERMARK)
-    mark = state.value if state else 0
+    state = _watermark(session)
+    mark = state.value
     newest = session.scalar(select(func.max(ConversationEvent.id))) or 0
     done = recompute(session, stale(session, mark))
-    if state is None:
-        session.add(RollupState(key=WATERMARK, value=newest))
-    elif newest > state.value:
+    if newest > state.value:
         state.value = newest
     session.flush()
     return done
+
+
+def _watermark(session: Session) -> RollupState:
+    """The watermark row, created at 0 if missing. Two refreshes on a fresh database (the
+    scheduler's jobs, a dashboard) both find it missing: the insert ignores the other's row."""
+    state = session.get(RollupState, WATERMARK)
+    if state is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        session.execute(
+            insert(RollupState).values(key=WATERMARK, value=0).on_conflict_do_nothing(index_elements=["key"])
+        )
+        state = session.get(RollupState, WATERMARK, populate_existing=True)
+        assert state is not None
+    return state
 
 
 def rebuild_all(session: Session) -> int:
@@ -293,10 +309,6 @@ def rebuild_all(session: Session) -> int:
     ids = session.scalars(select(Conversation.id)).all()
     done = recompute(session, ids)
     newest = session.scalar(select(func.max(ConversationEvent.id))) or 0
-    state = session.get(RollupState, WATERMARK)
-    if state is None:
-        session.add(RollupState(key=WATERMARK, value=newest))
-    else:
-        state.value = newest
+    _watermark(session).value = newest
     session.flush()
     return done
