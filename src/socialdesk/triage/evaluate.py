@@ -54,7 +54,10 @@ def predict(
     if tier == "accurate":
         acc, enc = m.accurate()
         # The encoder saw training text with only handles/URLs normalised (as here).
-        logits = acc.logits(feats, enc.encode_inputs([normalize_handles(t) for t in texts]))
+        plain = [normalize_handles(t) for t in texts]
+        logits = acc.logits(feats, enc.encode_inputs(plain))
+        if name == "sentiment_multi" and m.multilingual is not None:
+            return m.multilingual.mixed(logits[:, acc.slices["acc_sentiment_multi"]], plain).argmax(1)
         return acc.proba("acc_" + name, logits).argmax(1)
     logits = m.fast.logits(feats)
     return m.fast.proba(name, logits).argmax(1)

@@ -14,6 +14,7 @@ from . import langid, rules
 from .data import normalize_handles
 from .features import Features, featurize, normalize_batch
 from .linear import LinearModel
+from .multilingual import MultilingualMember
 from .pii import detect_pii, regions_for
 from .types import (
     EmotionResult,
@@ -128,6 +129,7 @@ class Models:
         self.fast = _Bank({t: LinearModel.load(folder, t) for t in FAST_TASKS})
         self._acc: _Bank | None = None
         self._encoder: Any = None
+        self.multilingual: MultilingualMember | None = None
         self._lock = threading.Lock()
 
     @property
@@ -156,6 +158,7 @@ class Models:
                         w = np.vstack([w, np.zeros((width - w.shape[0], w.shape[1]), np.float32)])
                     m.meta["embedding_weights"] = w
                     models[t] = m
+                self.multilingual = MultilingualMember.load(self.folder)
                 self._acc = _Bank(models)
         return self._acc, self._encoder
 
@@ -363,6 +366,14 @@ def triage_batch(
     # English has its own sentiment model (50k SemEval tweets); every other language the
     # multilingual one trained on UMSAB.
     use_en = np.array([lang.code in ("en", "und") for lang, _ in langs])
+    member = m.multilingual if bank is not m.fast else None
+    multi_rows = np.flatnonzero(~use_en)
+    if member is not None and len(multi_rows):
+        # The ensemble with the multilingual sentence encoder, only for the messages that use it.
+        sent_multi = sent_multi.copy()
+        sent_multi[multi_rows] = member.mixed(
+            acc_logits[multi_rows, bank.slices["acc_sentiment_multi"]],
+            [normalize_handles(clean[i]) for i in multi_rows])
     sent = np.where(use_en[:, None], sent_en, sent_multi)
     s_cls = sent.argmax(1)
     e_cls = emo.argmax(1)
@@ -386,6 +397,8 @@ def triage_batch(
         meta = bank.models[prefix + task].meta
         w = meta.get("head_weight") if meta.get("method") == "ensemble" else None
         head_note[task] = [f"fine-tuned MiniLM head (weight {w}) and the words below"] if w else []
+    multi_note = ([f"multilingual sentence encoder (weight {member.mix:g}) and the words below"]
+                  if member is not None else [])
 
     results: list[TriageResult] = []
     for i in range(n):
@@ -412,7 +425,7 @@ def triage_batch(
         if explain:
             s_name = "sentiment" if use_en[i] else "sentiment_multi"
             expl["sentiment"] = [f"{used_tier} model {s_name}",
-                                 *(ex_en[i] if use_en[i] else ex_multi[i])]
+                                 *(ex_en[i] if use_en[i] else [*multi_note, *ex_multi[i]])]
             expl["emotion"] = [f"{used_tier} model emotion (trained on English tweets)",
                                *head_note["emotion"], *ex_emo[i]]
             expl["offensive"] = [
