@@ -582,7 +582,10 @@ def warm_up() -> None:
         from socialdesk.config import get_settings
         from socialdesk.triage import TriageContext, langid, triage
 
-        triage("warming up: where is my order?", TriageContext(), tier=get_settings().triage_tier)
+        tier = get_settings().triage_tier
+        triage("warming up: where is my order?", TriageContext(), tier=tier)
+        # A non-English message loads the accurate tier's multilingual encoder too.
+        triage("¿Dónde está mi pedido? Llevo dos semanas esperando", TriageContext(), tier=tier)
         langid.preload()
     except Exception as exc:  # the first message will show the real error
         log.warning("triage warm-up failed: %s", exc)
